@@ -1,0 +1,33 @@
+# Finds every dependency through its Debian package. Heavy ones (LibTorch, dlib, FAISS) are
+# linked only by the stage that needs them, so most of the tree never sees their headers.
+find_package(Threads REQUIRED)
+find_package(PkgConfig REQUIRED)
+find_package(OpenCV 4 REQUIRED COMPONENTS core imgproc imgcodecs dnn objdetect videoio)
+find_package(Torch REQUIRED)            # libtorch-dev: /usr/share/cmake/Torch
+find_package(SQLite3 REQUIRED)
+find_package(nlohmann_json 3 REQUIRED)
+find_package(CLI11 REQUIRED)
+find_package(spdlog REQUIRED)
+find_package(CURL REQUIRED)
+find_package(OpenSSL REQUIRED)          # sha256 for model checksums
+find_package(ZLIB REQUIRED)             # gzip BPE vocabulary
+find_package(BZip2 REQUIRED)            # dlib's .dat.bz2 downloads
+find_package(ICU REQUIRED COMPONENTS uc i18n)
+pkg_check_modules(DLIB REQUIRED IMPORTED_TARGET dlib-1)
+pkg_check_modules(CAIRO REQUIRED IMPORTED_TARGET cairo)
+
+# FAISS ships no CMake config in Debian 12.
+find_path(FAISS_INCLUDE_DIR faiss/Index.h REQUIRED)
+find_library(FAISS_LIBRARY faiss REQUIRED)
+add_library(faiss_lib INTERFACE)
+target_include_directories(faiss_lib SYSTEM INTERFACE ${FAISS_INCLUDE_DIR})
+target_link_libraries(faiss_lib INTERFACE ${FAISS_LIBRARY})
+
+# Torch's exported flags carry -D_GLIBCXX_USE_CXX11_ABI etc.; keep its headers out of our warnings.
+add_library(torch_lib INTERFACE)
+target_include_directories(torch_lib SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
+target_link_libraries(torch_lib INTERFACE ${TORCH_LIBRARIES})
+target_compile_options(torch_lib INTERFACE ${TORCH_CXX_FLAGS})
+
+find_package(GTest)
+find_package(benchmark)
