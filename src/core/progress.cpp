@@ -61,7 +61,10 @@ void ProgressBar::draw(bool final) {
     constexpr int kWidth = 28;
     const double frac = std::min(1.0, static_cast<double>(done_) / static_cast<double>(total_));
     const int filled = static_cast<int>(frac * kWidth);
-    line += "[" + std::string(filled, '#') + std::string(kWidth - filled, '.') + "] ";
+    line += '[';
+    line.append(static_cast<std::size_t>(filled), '#');
+    line.append(static_cast<std::size_t>(kWidth - filled), '.');
+    line += "] ";
     char pct[16];
     std::snprintf(pct, sizeof pct, "%3.0f%% ", frac * 100);
     line += pct;
