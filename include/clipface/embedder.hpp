@@ -1,0 +1,56 @@
+// Face embedders behind one interface: the CLIP engine on aligned crops, or dlib's ResNet (the
+// model of the face_recognition library) with its own landmarks and chips. Every embedding is a
+// unit vector, so inner product is cosine and galleries can compare any of them the same way.
+#pragma once
+
+#include <memory>
+#include <opencv2/core.hpp>
+#include <string>
+#include <vector>
+
+#include "clipface/detect.hpp"
+#include "clipface/matrix.hpp"
+#include "clipface/runtime.hpp"
+
+namespace clipface {
+
+// Names the embedding space. A gallery stores it and refuses vectors from another space.
+struct EmbedderInfo {
+  std::string name;        // "dlib-resnet-v1", "clip:ViT-B-32", "clip:<file stem>"
+  std::string checksum;    // sha256 of the weights ("" only for random weights)
+  std::string crop_style;  // "tight" | "loose" | "dlib-chip"
+  int dim = 0;
+  int input_size = 0;      // side of the square crop the model sees
+  bool random_weights = false;
+
+  bool same_space(const EmbedderInfo& other) const {
+    return name == other.name && checksum == other.checksum && crop_style == other.crop_style &&
+           dim == other.dim;
+  }
+};
+
+struct EmbedderOptions {
+  std::string crop_style;    // "" = the embedder's default ("loose" for CLIP)
+  RuntimeOptions runtime;
+  bool flip_average = false; // also embed the mirrored crop and average (test-time flip)
+};
+
+class Embedder {
+ public:
+  virtual ~Embedder() = default;
+  virtual const EmbedderInfo& info() const = 0;
+  // The aligned crops this embedder looks at, one per face (what users may save and inspect).
+  virtual std::vector<cv::Mat> crops(const cv::Mat& image, const std::vector<Face>& faces) const = 0;
+  // Unit vectors, one row per crop; any number of crops (batched inside).
+  virtual Matrix embed_crops(const std::vector<cv::Mat>& crops) const = 0;
+
+  Matrix embed(const cv::Mat& image, const std::vector<Face>& faces) const {
+    return embed_crops(crops(image, faces));
+  }
+};
+
+// spec: "dlib" | "clip:<model file or name under models_dir()>" | "clip-random:<arch>" (e.g.
+// clip-random:ViT-B-32, random weights for plumbing and speed only).
+std::unique_ptr<Embedder> make_embedder(const std::string& spec, const EmbedderOptions& options = {});
+
+}  // namespace clipface
