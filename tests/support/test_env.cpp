@@ -97,4 +97,27 @@ CommandResult run_cli(const std::vector<std::string>& args,
   return run_program(argv, extra_env);
 }
 
+std::string make_models_home(const fs::path& home) {
+  const fs::path models = home / "models";
+  fs::create_directories(models);
+  for (const char* file :
+       {"yunet/face_detection_yunet_2022mar.onnx", "scrfd/scrfd_500m_kps.onnx",
+        "dlib/shape_predictor_5_face_landmarks.dat",
+        "dlib/dlib_face_recognition_resnet_model_v1.dat", "clip/bpe_simple_vocab_16e6.txt.gz"}) {
+    const fs::path target = shared_path(std::string("models/") + file);
+    const fs::path link = models / target.filename();
+    if (fs::exists(target) && !fs::exists(link)) fs::create_symlink(target, link);
+  }
+  return "CLIPFACE_HOME=" + home.string();
+}
+
+void make_people_dir(const fs::path& dir,
+                     const std::vector<std::pair<std::string, std::string>>& entries) {
+  for (const auto& [person, relative] : entries) {
+    const fs::path target = shared_path(relative);
+    fs::create_directories(dir / person);
+    fs::create_symlink(target, dir / person / target.filename());
+  }
+}
+
 }  // namespace clipface::testing

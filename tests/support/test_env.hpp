@@ -43,6 +43,15 @@ CommandResult run_program(const std::vector<std::string>& argv,
 
 std::string read_text(const std::filesystem::path& path);
 
+// A CLIPFACE_HOME for CLI runs: `home/models` holds symlinks to the shared face models and the
+// CLIP vocabulary. Returns the "CLIPFACE_HOME=..." entry to pass to run_cli.
+std::string make_models_home(const std::filesystem::path& home);
+
+// Symlinks shared files into `dir/<person>/<file>` so a test can build its own people folder
+// without copying research photos. Each entry: {person, path relative to shared_dir()}.
+void make_people_dir(const std::filesystem::path& dir,
+                     const std::vector<std::pair<std::string, std::string>>& entries);
+
 }  // namespace clipface::testing
 
 // Skips the test (not fails) when a shared file is missing, as the data README asks.

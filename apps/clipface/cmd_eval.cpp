@@ -1,0 +1,203 @@
+// clipface eval retrieval|grid|openset|verify|scale DIR, and eval compare PROTOCOL DIR with several
+// --embedder options: the evaluation protocols of docs/evaluation.md. Parsing and printing only.
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "clipface/errors.hpp"
+#include "clipface/eval/protocols.hpp"
+#include "command.hpp"
+
+namespace clipface::app {
+namespace {
+
+struct EvalArgs {
+  std::vector<std::string> embedders{"dlib"};
+  std::string detector = "yunet";
+  std::string detector_model;
+  float score_threshold = 0.6f;
+  float min_face = 0;
+  std::string pick = "centre";
+  std::string cache;
+  bool no_cache = false;
+  std::string crop_style;
+  bool flip = false;
+  std::string device = "cpu";
+  bool json = false;
+  std::string report;
+  std::string output = ".";
+  std::uint64_t seed = 0;
+  std::size_t max_people = 0;
+  double enroll_fraction = 0.5;
+  double unknown_fraction = 0;
+  double known_fraction = 0.5;
+  int shots = 1;
+  float confidence = 0.8f;
+  int k1 = 0, k2 = 0;
+  float threshold = -1;
+  std::vector<std::size_t> people_counts;
+  std::string pairs, train_pairs;
+  std::size_t max_pairs = 0;
+  std::string dir;
+  std::string protocol;  // compare only
+};
+
+void add_common(CLI::App& sub, EvalArgs& a, bool several_embedders) {
+  sub.add_option("DIR", a.dir, "labelled folder DIR/<person>/* (verify: the LFW image folder)")
+      ->required();
+  if (several_embedders) {
+    sub.add_option("--embedder", a.embedders,
+                   "embedders to compare: dlib | clip:<file> | clip-random:<arch> (repeat)")
+        ->required();
+  } else {
+    sub.add_option("--embedder", a.embedders, "dlib | clip:<file> | clip-random:<arch>")
+        ->expected(1);
+  }
+  sub.add_option("--seed", a.seed, "seed of every split and sampling (default 0)");
+  sub.add_flag("--json", a.json, "print JSON instead of tables");
+  sub.add_option("--report", a.report, "write an HTML report with charts into this folder");
+  sub.add_option("--detector", a.detector, "yunet | scrfd");
+  sub.add_option("--detector-model", a.detector_model, "detector model file");
+  sub.add_option("--score-threshold", a.score_threshold, "detector score threshold (0.6)");
+  sub.add_option("--min-face", a.min_face, "smallest face side in pixels");
+  sub.add_option("--face", a.pick, "which face of an image: centre (nearest the centre) | largest");
+  sub.add_option("--cache", a.cache, "embedding cache folder ($CLIPFACE_HOME/cache/embeddings)");
+  sub.add_flag("--no-cache", a.no_cache, "compute every embedding again, store nothing");
+  sub.add_option("--crop-style", a.crop_style, "tight | loose (CLIP embedders)");
+  sub.add_flag("--flip", a.flip, "average the embedding of the mirrored crop in (test-time flip)");
+  sub.add_option("--device", a.device, "cpu | cuda");
+  sub.add_option("--max-people", a.max_people, "use only the first N people (sorted by name)");
+}
+
+void add_protocol_options(CLI::App& sub, EvalArgs& a, const std::string& protocol) {
+  const bool all = protocol == "compare";
+  if (all || protocol == "grid" || protocol == "scale") {
+    sub.add_option("--enroll-fraction", a.enroll_fraction, "share of each person's images enrolled (0.5)");
+  }
+  if (all || protocol == "grid") {
+    sub.add_option("--unknown-fraction", a.unknown_fraction,
+                   "share of people never enrolled, whose images query as strangers (0)");
+    sub.add_option("--output", a.output, "folder for grid_search_results.csv (.)");
+  }
+  if (all || protocol == "openset") {
+    sub.add_option("--known-fraction", a.known_fraction, "share of people enrolled (0.5)");
+    sub.add_option("--shots", a.shots, "images enrolled per known person (1)");
+    sub.add_option("--confidence", a.confidence, "confidence below which a face is not recognised (0.80)");
+  }
+  if (all || protocol == "openset" || protocol == "scale") {
+    sub.add_option("--k1", a.k1, "vote rule k1");
+    sub.add_option("--k2", a.k2, "vote rule k2");
+    sub.add_option("--threshold", a.threshold, "vote rule L2 threshold");
+  }
+  if (all || protocol == "scale") {
+    sub.add_option("--people", a.people_counts, "people counts to test (default 5 10 20 ... all)");
+  }
+  if (all || protocol == "verify") {
+    sub.add_option("--pairs", a.pairs, "LFW pairs file: View 2 pairs.txt or View 1 pairsDevTest.txt");
+    sub.add_option("--train-pairs", a.train_pairs, "View 1: pairsDevTrain.txt (found beside --pairs)");
+    sub.add_option("--max-pairs", a.max_pairs, "View 1: use only the first N pairs of each file");
+  }
+}
+
+eval::ProtocolOptions to_options(const EvalArgs& a, const std::string& embedder) {
+  eval::ProtocolOptions o;
+  o.embedder_spec = embedder;
+  o.embedder.crop_style = a.crop_style;
+  o.embedder.flip_average = a.flip;
+  o.embedder.runtime.device = parse_device(a.device);
+  o.embed.detector.kind = a.detector;
+  o.embed.detector.model = a.detector_model;
+  o.embed.detector.score_threshold = a.score_threshold;
+  o.embed.detector.min_face_size = a.min_face;
+  o.embed.pick = eval::parse_face_pick(a.pick);
+  if (!a.cache.empty()) o.embed.cache_dir = a.cache;
+  o.embed.use_cache = !a.no_cache;
+  o.seed = a.seed;
+  o.report_dir = a.report;
+  o.output_dir = a.output;
+  o.max_people = a.max_people;
+  o.enroll_fraction = a.enroll_fraction;
+  o.unknown_fraction = a.unknown_fraction;
+  o.known_fraction = a.known_fraction;
+  o.shots = a.shots;
+  o.confidence_threshold = a.confidence;
+  if (a.k1 || a.k2 || a.threshold >= 0) {
+    KnnVote rule{a.k1 ? a.k1 : 3, a.k2 ? a.k2 : 5, a.threshold >= 0 ? a.threshold : 2.0f};
+    validate(rule);
+    o.openset_rule = rule;
+    o.rule = rule;
+  }
+  o.people_counts = a.people_counts;
+  o.pairs = a.pairs;
+  o.train_pairs = a.train_pairs;
+  o.max_pairs = a.max_pairs;
+  return o;
+}
+
+std::string folder_name(const std::string& s) {
+  std::string out;
+  for (char c : s) out += std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' ? c : '_';
+  return out;
+}
+
+Runner setup(CLI::App& app) {
+  auto args = std::make_shared<EvalArgs>();
+  auto active = std::make_shared<std::string>();
+  app.require_subcommand(1);
+  const std::pair<const char*, const char*> protocols[] = {
+      {"retrieval", "top-1/top-5 identity retrieval over an exact L2 index of all images"},
+      {"grid", "k1/k2/threshold grid search of the identify classifier (grid_search_results.csv)"},
+      {"openset", "open-set deployment: enrolled vs never-seen people, accuracy/FPR/FNR"},
+      {"verify", "LFW pair verification (View 1 train/test or View 2 ten folds), AUC, TAR"},
+      {"scale", "load time and metrics as the number of people grows"}};
+  for (const auto& [name, description] : protocols) {
+    CLI::App* sub = app.add_subcommand(name, description);
+    add_common(*sub, *args, false);
+    add_protocol_options(*sub, *args, name);
+    sub->callback([active, n = std::string(name)] { *active = n; });
+  }
+  CLI::App* compare = app.add_subcommand("compare", "run one protocol for several embedders, side by side");
+  compare->add_option("PROTOCOL", args->protocol, "retrieval | grid | openset | verify | scale")
+      ->required();
+  add_common(*compare, *args, true);
+  add_protocol_options(*compare, *args, "compare");
+  compare->callback([active] { *active = "compare"; });
+
+  return [args, active]() -> int {
+    const EvalArgs& a = *args;
+    if (*active != "compare") {
+      if (a.embedders.size() != 1) throw InputError("give one --embedder (use 'eval compare' for several)");
+      const auto out = eval::run_protocol(*active, a.dir, to_options(a, a.embedders[0]));
+      if (a.json) {
+        std::cout << out.json.dump(2) << "\n";
+      } else {
+        std::cout << out.text;
+        if (!out.report.empty()) std::cout << "report: " << out.report.string() << "\n";
+      }
+      return 0;
+    }
+    std::vector<eval::ProtocolOutput> runs;
+    for (const auto& embedder : a.embedders) {
+      auto options = to_options(a, embedder);
+      if (!a.report.empty()) options.report_dir = std::filesystem::path(a.report) / folder_name(embedder);
+      if (a.protocol == "grid") options.output_dir = std::filesystem::path(a.output) / folder_name(embedder);
+      runs.push_back(eval::run_protocol(a.protocol, a.dir, options));
+    }
+    if (a.json) {
+      nlohmann::json j = {{"protocol", a.protocol}, {"runs", nlohmann::json::array()}};
+      for (const auto& run : runs) j["runs"].push_back(run.json);
+      std::cout << j.dump(2) << "\n";
+    } else {
+      for (const auto& run : runs) std::cout << "== " << run.embedder << "\n" << run.text << "\n";
+      std::cout << "== " << a.protocol << ", side by side\n" << eval::side_by_side(runs);
+    }
+    return 0;
+  };
+}
+
+const bool registered =
+    register_command("eval", "evaluate embedders: retrieval, grid, openset, verify, scale, compare", setup);
+
+}  // namespace
+}  // namespace clipface::app

@@ -1,0 +1,47 @@
+#include "pipeline_args.hpp"
+
+namespace clipface::app {
+
+void PipelineArgs::add_to(CLI::App& app) {
+  app.add_option("--detector", detector, "face detector: yunet | scrfd")
+      ->check(CLI::IsMember({"yunet", "scrfd"}));
+  app.add_option("--detector-model", detector_model, "detector model file (default per detector)");
+  app.add_option("--score", score_threshold, "detector score threshold")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--min-face", min_face, "smallest face side in pixels");
+  app.add_option("--max-faces", max_faces, "keep at most this many faces per image (0 = all)");
+  app.add_option("--embedder", embedder,
+                 "dlib | clip:<model file or name> | clip-random:<arch> (random weights)");
+  app.add_option("--crop-style", crop_style, "tight | loose (CLIP embedders)")
+      ->check(CLI::IsMember({"tight", "loose"}));
+  app.add_option("--device", device, "cpu | cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  app.add_option("--precision", precision, "fp32 | bf16")->check(CLI::IsMember({"fp32", "bf16"}));
+  app.add_option("--threads", threads, "CPU threads (0 = all cores)");
+  app.add_flag("--flip", flip, "also embed the mirrored face and average (test-time flip)");
+}
+
+PipelineOptions PipelineArgs::options(const std::string& fallback_embedder,
+                                      const std::string& fallback_crop_style) const {
+  PipelineOptions o;
+  o.detector.kind = detector;
+  o.detector.model = detector_model;
+  o.detector.score_threshold = score_threshold;
+  o.detector.min_face_size = min_face;
+  o.detector.max_faces = max_faces;
+  o.embedder = embedder.empty() ? fallback_embedder : embedder;
+  o.embedder_options.crop_style = crop_style.empty() ? fallback_crop_style : crop_style;
+  o.embedder_options.runtime.device = parse_device(device);
+  o.embedder_options.runtime.precision = parse_precision(precision);
+  o.embedder_options.runtime.threads = threads;
+  o.embedder_options.flip_average = flip;
+  return o;
+}
+
+std::string embedder_spec_for(const EmbedderInfo& info) {
+  // EmbedderInfo names are "dlib-..." or "clip:<stem>" / "clip-random:<arch>": the CLIP ones are
+  // already specs; the model file is found again by name under models_dir().
+  if (info.name.rfind("dlib", 0) == 0) return "dlib";
+  return info.name;
+}
+
+}  // namespace clipface::app

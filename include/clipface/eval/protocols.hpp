@@ -1,0 +1,76 @@
+// One call per protocol for the CLI (and for `eval compare`): embeds the folder (cached), runs the
+// protocol, and returns the printed table, the JSON, a short metric summary and, on request, an
+// HTML report with charts. Every output of a random-weight model carries kRandomWeightsWarning.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "clipface/classify.hpp"
+#include "clipface/embedder.hpp"
+#include "clipface/eval/dataset.hpp"
+#include "clipface/eval/grid.hpp"
+
+namespace clipface::eval {
+
+struct ProtocolOptions {
+  std::string embedder_spec = "dlib";
+  EmbedderOptions embedder;
+  EmbedSettings embed;
+  std::uint64_t seed = 0;
+  std::filesystem::path report_dir;        // "" = no report
+  std::filesystem::path output_dir = ".";  // where grid_search_results.csv goes
+  std::size_t max_people = 0;              // use only the first N people (sorted); 0 = all
+  // grid
+  double enroll_fraction = 0.5;
+  double unknown_fraction = 0.0;  // share of people never enrolled (their images query as strangers)
+  GridSpec grid;
+  // openset
+  double known_fraction = 0.5;
+  int shots = 1;
+  float confidence_threshold = 0.80f;
+  KnnVote openset_rule{3, 5, 2.0f};
+  // scale (and the identification shown in reports); default: default_vote(embedder info)
+  std::optional<KnnVote> rule;
+  std::vector<std::size_t> people_counts;  // scale; empty = 5, 10, 20, ..., all
+  // verify
+  std::filesystem::path pairs;        // View 2 pairs.txt, or View 1 pairsDevTest.txt
+  std::filesystem::path train_pairs;  // View 1: pairsDevTrain.txt (found beside `pairs` if empty)
+  std::size_t max_pairs = 0;          // use the first N pairs of each file; 0 = all
+};
+
+struct ProtocolOutput {
+  std::string protocol;
+  std::string embedder;  // EmbedderInfo::name
+  std::string warning;   // kRandomWeightsWarning or ""
+  nlohmann::json json;
+  std::string text;      // the printed tables
+  std::vector<std::pair<std::string, std::string>> summary;  // metric -> formatted value
+  std::filesystem::path report;  // index.html when a report was written
+};
+
+// "retrieval", "grid", "openset", "verify", "scale".
+const std::vector<std::string>& protocol_names();
+
+// Makes the embedder and detector from the options. Throws InputError for an unknown protocol.
+ProtocolOutput run_protocol(const std::string& protocol, const std::filesystem::path& dir,
+                            const ProtocolOptions& options);
+// The same with a given embedder and detector (tests, callers that reuse models).
+ProtocolOutput run_protocol(const std::string& protocol, const std::filesystem::path& dir,
+                            const ProtocolOptions& options, const Embedder& embedder,
+                            const Detector& detector);
+
+// Rows = metrics, columns = the runs (one per embedder), as printed by `eval compare`.
+std::string side_by_side(const std::vector<ProtocolOutput>& runs);
+
+// A plain text table with aligned columns.
+std::string format_table(const std::vector<std::string>& header,
+                         const std::vector<std::vector<std::string>>& rows);
+
+}  // namespace clipface::eval

@@ -1,0 +1,137 @@
+// The calls apps use: image -> faces -> crops -> embeddings (FacePipeline), folders of people into
+// a gallery (enroll_*), every face of an image named by the gallery vote (Recognizer), pairs of
+// photos compared 1:1 (verify_faces), and pictures of the result (annotate).
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "clipface/classify.hpp"
+#include "clipface/detect.hpp"
+#include "clipface/embedder.hpp"
+#include "clipface/gallery.hpp"
+#include "clipface/matrix.hpp"
+
+namespace clipface {
+
+struct PipelineOptions {
+  DetectorOptions detector;
+  std::string embedder = "dlib";  // make_embedder() spec
+  EmbedderOptions embedder_options;
+};
+
+// The faces of one image with what the embedder saw and the vectors it made.
+struct ImageFaces {
+  std::filesystem::path path;  // empty for images that came from memory
+  cv::Size size;
+  std::vector<Face> faces;     // highest detector score first
+  std::vector<cv::Mat> crops;  // aligned crops, one per face
+  Matrix embeddings;           // unit rows, one per face
+};
+
+class FacePipeline {
+ public:
+  explicit FacePipeline(const PipelineOptions& options);
+  FacePipeline(std::unique_ptr<Detector> detector, std::unique_ptr<Embedder> embedder);
+
+  ImageFaces process(const cv::Mat& image) const;
+  // load_image() + process(); ImageError for a bad file.
+  ImageFaces process_file(const std::filesystem::path& path) const;
+
+  const Detector& detector() const { return *detector_; }
+  const Embedder& embedder() const { return *embedder_; }
+
+ private:
+  std::unique_ptr<Detector> detector_;
+  std::unique_ptr<Embedder> embedder_;
+};
+
+// The people of DIR/<person>/* or, in the layout of the CLIP + FAISS paper, DIR/<person>/train/*.
+// Folders starting with '_' or '.' (such as `_group`) are skipped. Sorted by name.
+struct PersonImages {
+  std::string person;
+  std::vector<std::filesystem::path> images;
+};
+std::vector<PersonImages> list_people(const std::filesystem::path& dir);
+
+struct EnrollOptions {
+  bool store_crops = true;        // keep the aligned crop PNG beside each face
+  bool skip_enrolled = true;      // images already in the gallery (same content) are skipped
+  bool progress = true;
+};
+
+struct SkippedImage {
+  std::filesystem::path path;
+  std::string reason;  // "no face", "2 faces", "already enrolled", or the ImageError message
+};
+
+struct EnrollReport {
+  int people = 0;           // people with at least one face enrolled in this run
+  int images = 0;           // images looked at
+  int faces = 0;            // faces enrolled
+  std::vector<SkippedImage> skipped;
+  double seconds = 0;
+};
+
+// Enrolls the images of each person with exactly one face; one transaction per person, so an
+// interrupted run keeps every person it finished and a rerun picks up the rest.
+EnrollReport enroll_people(Gallery& gallery, const FacePipeline& pipeline,
+                           const std::vector<PersonImages>& people, const EnrollOptions& options);
+
+// A face of an image, named.
+struct NamedFace {
+  Face face;
+  Decision decision;
+  std::vector<Neighbor> neighbours;  // nearest first (up to k2)
+  cv::Mat crop;
+};
+
+struct Identification {
+  std::filesystem::path path;
+  cv::Size size;
+  std::vector<NamedFace> faces;
+};
+
+// Names an embedding; the gallery's k1/k2 vote by default, the fine-tuned prompt classifier when
+// `identify --classifier` is given.
+using FaceNamer = std::function<std::vector<Decision>(const Matrix& embeddings)>;
+
+class Recognizer {
+ public:
+  // The pipeline's embedder must be the gallery's embedding space (GalleryError otherwise).
+  Recognizer(const Gallery& gallery, const FacePipeline& pipeline, KnnVote rule);
+
+  // Replaces the vote with another way of naming faces (neighbours are still reported).
+  void set_namer(FaceNamer namer) { namer_ = std::move(namer); }
+
+  Identification identify(const cv::Mat& image) const;
+  Identification identify_file(const std::filesystem::path& path) const;
+
+ private:
+  const Gallery& gallery_;
+  const FacePipeline& pipeline_;
+  KnnVote rule_;
+  FaceNamer namer_;
+};
+
+// 1:1 comparison of the most prominent face (highest score) of two images.
+struct Verification {
+  float cosine = 0;
+  float l2 = 2;
+  float threshold = 0;  // largest L2 distance that still means "same person"
+  bool same = false;
+  Face face1, face2;
+};
+// InputError naming the image when it holds no face.
+Verification verify_faces(const FacePipeline& pipeline, const cv::Mat& image1,
+                          const cv::Mat& image2, float threshold_l2,
+                          const std::string& name1 = "image 1",
+                          const std::string& name2 = "image 2");
+
+// Boxes, landmarks and labels drawn on a copy of the image (green known, red Unknown).
+cv::Mat annotate(const cv::Mat& image, const std::vector<NamedFace>& faces);
+
+}  // namespace clipface

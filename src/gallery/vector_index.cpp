@@ -1,0 +1,258 @@
+#include "gallery/vector_index.hpp"
+
+#include <faiss/AutoTune.h>
+#include <faiss/IndexIDMap.h>
+#include <faiss/IndexIVF.h>
+#include <faiss/IndexIVFPQ.h>
+#include <faiss/IndexPQ.h>
+#include <faiss/IndexPreTransform.h>
+#include <faiss/IndexRefine.h>
+#include <faiss/impl/FaissException.h>
+#include <faiss/index_factory.h>
+#include <faiss/index_io.h>
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "clipface/errors.hpp"
+
+namespace clipface::gallery_detail {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr const char* kMagic = "clipface-index 1";
+// FAISS's k-means warns below 39 training points per centroid; train only from there on.
+constexpr std::int64_t kPointsPerCentroid = 39;
+
+// Every index gets external ids (face ids) through an IDMap2 unless the factory asked for one.
+std::unique_ptr<faiss::Index> make_index(int dim, const std::string& factory) {
+  std::unique_ptr<faiss::Index> index(
+      faiss::index_factory(dim, factory.c_str(), faiss::METRIC_INNER_PRODUCT));
+  if (!dynamic_cast<faiss::IndexIDMap*>(index.get())) {
+    auto* mapped = new faiss::IndexIDMap2(index.release());
+    mapped->own_fields = true;
+    index.reset(mapped);
+  }
+  return index;
+}
+
+// Vectors needed to train `index` well: 39 per IVF list, 39 per PQ centroid (256 per
+// sub-quantizer), or 1 for anything else untrained (scalar quantizers only need ranges).
+std::int64_t vectors_to_train(const faiss::Index* index) {
+  if (index->is_trained) return 0;
+  std::int64_t needed = 1;
+  const faiss::Index* inner = index;
+  while (inner) {
+    if (auto* map = dynamic_cast<const faiss::IndexIDMap*>(inner)) {
+      inner = map->index;
+    } else if (auto* refine = dynamic_cast<const faiss::IndexRefine*>(inner)) {
+      inner = refine->base_index;
+    } else if (auto* pre = dynamic_cast<const faiss::IndexPreTransform*>(inner)) {
+      inner = pre->index;
+    } else {
+      break;
+    }
+  }
+  if (auto* ivf = dynamic_cast<const faiss::IndexIVF*>(inner)) {
+    needed = std::max<std::int64_t>(needed, kPointsPerCentroid * static_cast<std::int64_t>(ivf->nlist));
+  }
+  if (auto* ivfpq = dynamic_cast<const faiss::IndexIVFPQ*>(inner)) {
+    needed = std::max<std::int64_t>(needed, kPointsPerCentroid * static_cast<std::int64_t>(ivfpq->pq.ksub));
+  }
+  if (auto* pq = dynamic_cast<const faiss::IndexPQ*>(inner)) {
+    needed = std::max<std::int64_t>(needed, kPointsPerCentroid * static_cast<std::int64_t>(pq->pq.ksub));
+  }
+  return needed;
+}
+
+void apply_params(faiss::Index* index, const std::string& params) {
+  if (params.empty()) return;
+  faiss::ParameterSpace().set_index_parameters(index, params.c_str());
+}
+
+}  // namespace
+
+VectorIndex::~VectorIndex() = default;
+
+void VectorIndex::validate(int dim, const std::string& factory, const std::string& search_params) {
+  if (dim <= 0) throw InputError("embedding dimension must be positive");
+  try {
+    auto index = make_index(dim, factory);
+    apply_params(index.get(), search_params);
+  } catch (const faiss::FaissException& e) {
+    throw InputError("unusable index settings (factory \"" + factory + "\", search parameters \"" +
+                     search_params + "\"): " + e.what());
+  }
+}
+
+std::unique_ptr<VectorIndex> VectorIndex::build(int dim, const std::string& factory,
+                                                const std::string& search_params, std::int64_t n,
+                                                const std::int64_t* ids, const float* vectors) {
+  std::unique_ptr<VectorIndex> result(new VectorIndex());
+  result->stamp_.factory = factory;
+  result->search_params_ = search_params;
+  try {
+    result->index_ = make_index(dim, factory);
+    result->training_needed_ = vectors_to_train(result->index_.get());
+    if (!result->index_->is_trained) {
+      if (n < result->training_needed_) {
+        if (n > 0) {
+          spdlog::warn("index \"{}\" needs {} vectors to train, the gallery holds {}; using exact "
+                       "search until it has enough",
+                       factory, result->training_needed_, n);
+        }
+        result->index_ = make_index(dim, "Flat");
+        result->stamp_.fallback = true;
+      } else {
+        result->index_->train(n, vectors);
+      }
+    }
+    if (!result->stamp_.fallback) apply_params(result->index_.get(), search_params);
+    if (n > 0) result->index_->add_with_ids(n, vectors, ids);
+  } catch (const faiss::FaissException& e) {
+    throw GalleryError("cannot build index \"" + factory + "\": " + e.what());
+  }
+  result->stamp_.count = result->index_->ntotal;
+  return result;
+}
+
+std::unique_ptr<VectorIndex> VectorIndex::load(const fs::path& path, int dim, std::string* why) {
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (!file) {
+    *why = "no index file";
+    return nullptr;
+  }
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> closer(file, &std::fclose);
+  auto read_line = [&]() {
+    std::string line;
+    for (int c = std::fgetc(file); c != EOF && c != '\n'; c = std::fgetc(file)) {
+      line.push_back(static_cast<char>(c));
+      if (line.size() > 65536) break;
+    }
+    return line;
+  };
+  if (read_line() != kMagic) {
+    *why = "index file has no clipface stamp";
+    return nullptr;
+  }
+  std::unique_ptr<VectorIndex> result(new VectorIndex());
+  try {
+    const auto header = nlohmann::json::parse(read_line());
+    result->stamp_.gallery_id = header.at("gallery_id").get<std::string>();
+    result->stamp_.generation = header.at("generation").get<std::int64_t>();
+    result->stamp_.count = header.at("count").get<std::int64_t>();
+    result->stamp_.factory = header.at("factory").get<std::string>();
+    result->stamp_.fallback = header.at("fallback").get<bool>();
+    result->index_.reset(faiss::read_index(file));
+    result->training_needed_ = vectors_to_train(make_index(dim, result->stamp_.factory).get());
+  } catch (const std::exception& e) {  // json or FAISS
+    *why = std::string("unreadable index file: ") + e.what();
+    return nullptr;
+  }
+  if (!dynamic_cast<faiss::IndexIDMap*>(result->index_.get()) || result->index_->d != dim ||
+      result->index_->ntotal != result->stamp_.count) {
+    *why = "index file does not match the gallery (dimension, ids or count)";
+    return nullptr;
+  }
+  return result;
+}
+
+void VectorIndex::save(const fs::path& path, const IndexStamp& stamp) const {
+  const fs::path temp = path.parent_path() / (path.filename().string() + ".tmp-" +
+                                             std::to_string(::getpid()));
+  IndexStamp written = stamp;
+  written.factory = stamp_.factory;
+  written.fallback = stamp_.fallback;
+  written.count = index_->ntotal;
+  const nlohmann::json header = {{"gallery_id", written.gallery_id},
+                                 {"generation", written.generation},
+                                 {"count", written.count},
+                                 {"factory", written.factory},
+                                 {"fallback", written.fallback}};
+  std::FILE* file = std::fopen(temp.c_str(), "wb");
+  if (!file) {
+    throw GalleryError("cannot write index " + temp.string() + ": " + std::strerror(errno));
+  }
+  bool ok = std::fprintf(file, "%s\n%s\n", kMagic, header.dump().c_str()) > 0;
+  try {
+    if (ok) faiss::write_index(index_.get(), file);
+  } catch (const faiss::FaissException& e) {
+    ok = false;
+  }
+  ok = ok && std::fflush(file) == 0 && ::fsync(::fileno(file)) == 0;
+  const int saved_errno = errno;
+  ok = (std::fclose(file) == 0) && ok;
+  if (!ok || std::rename(temp.c_str(), path.c_str()) != 0) {
+    const std::string reason = std::strerror(ok ? errno : saved_errno);
+    std::error_code ec;
+    fs::remove(temp, ec);
+    throw GalleryError("cannot write index " + path.string() + ": " + reason);
+  }
+  // Make the rename itself durable.
+  if (int dir = ::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY); dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
+  const_cast<VectorIndex*>(this)->stamp_ = written;
+}
+
+void VectorIndex::add(std::int64_t n, const std::int64_t* ids, const float* vectors) {
+  if (n <= 0) return;
+  try {
+    index_->add_with_ids(n, vectors, ids);
+  } catch (const faiss::FaissException& e) {
+    throw GalleryError(std::string("cannot add to index: ") + e.what());
+  }
+  stamp_.count = index_->ntotal;
+}
+
+void VectorIndex::replace_all(std::int64_t n, const std::int64_t* ids, const float* vectors) {
+  try {
+    index_->reset();
+    if (n > 0) index_->add_with_ids(n, vectors, ids);
+  } catch (const faiss::FaissException& e) {
+    throw GalleryError(std::string("cannot rebuild index: ") + e.what());
+  }
+  stamp_.count = index_->ntotal;
+}
+
+void VectorIndex::search(std::int64_t n, const float* queries, int k, float* scores,
+                         std::int64_t* ids) const {
+  try {
+    index_->search(n, queries, k, scores, ids);
+  } catch (const faiss::FaissException& e) {
+    throw GalleryError(std::string("index search failed: ") + e.what());
+  }
+}
+
+void VectorIndex::set_search_params(const std::string& params) {
+  search_params_ = params;
+  if (stamp_.fallback) return;  // exact search has no parameters
+  try {
+    apply_params(index_.get(), params);
+  } catch (const faiss::FaissException& e) {
+    throw InputError("unusable search parameters \"" + params + "\": " + e.what());
+  }
+}
+
+std::int64_t VectorIndex::size() const { return index_->ntotal; }
+
+std::vector<std::int64_t> VectorIndex::ids() const {
+  const auto* map = dynamic_cast<const faiss::IndexIDMap*>(index_.get());
+  return std::vector<std::int64_t>(map->id_map.begin(), map->id_map.end());
+}
+
+std::string VectorIndex::description() const {
+  if (stamp_.fallback) {
+    return "Flat (exact; \"" + stamp_.factory + "\" needs " + std::to_string(training_needed_) +
+           " vectors to train)";
+  }
+  return stamp_.factory;
+}
+
+}  // namespace clipface::gallery_detail
