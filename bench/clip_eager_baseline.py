@@ -145,6 +145,35 @@ def build_visual(arch):
     return ResNet(layers, width, size, out).eval(), size
 
 
+def count_gflops(model, example):
+    """Multiply-adds x 2 of convolutions, linear layers and attention for one forward pass."""
+    total = [0]
+
+    def conv(m, inp, out):
+        total[0] += 2 * out.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
+
+    def linear(m, inp, out):
+        total[0] += 2 * out.numel() * m.in_features
+
+    def attention(m, inp, out):
+        q, k = inp[0], inp[1]  # [L, N, E] sequence first
+        lq, lk, n, e = q.shape[0], k.shape[0], q.shape[1], q.shape[2]
+        total[0] += 2 * n * e * e * (lq + 2 * lk) + 2 * 2 * n * lq * lk * e
+
+    hooks = []
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            hooks.append(m.register_forward_hook(conv))
+        elif isinstance(m, nn.Linear):
+            hooks.append(m.register_forward_hook(linear))
+        elif isinstance(m, nn.MultiheadAttention):
+            hooks.append(m.register_forward_hook(attention))
+    model(example)
+    for h in hooks:
+        h.remove()
+    return total[0] / 1e9 / example.shape[0]
+
+
 def time_call(fn, repeats):
     fn()  # warm-up: allocator, oneDNN primitive creation
     samples = []
@@ -170,6 +199,7 @@ def main():
     with torch.inference_mode():
         for arch in args.arch:
             model, size = build_visual(arch)
+            gflops = count_gflops(model, torch.randn(1, 3, size, size))
             for batch in args.batches:
                 images = torch.randn(batch, 3, size, size)
                 for precision in args.precisions:
@@ -180,11 +210,13 @@ def main():
                             return model(images)
                     seconds = time_call(run, args.repeats)
                     results.append(dict(tower="image", arch=arch, batch=batch, precision=precision,
-                                        seconds=seconds, per_second=batch / seconds))
+                                        seconds=seconds, per_second=batch / seconds,
+                                        gflops_per_item=gflops))
         text = Text(512).eval()
         tokens = torch.randint(1, 49406, (args.text_batch, 77))
         tokens[:, 0] = 49406
         tokens[:, 12] = 49407
+        text_gflops = count_gflops(text, tokens[:1])
         for precision in args.precisions:
             def run_text():
                 if precision == "fp32":
@@ -194,7 +226,8 @@ def main():
             seconds = time_call(run_text, args.repeats)
             results.append(dict(tower="text", arch="ViT-B-32", batch=args.text_batch,
                                 precision=precision, seconds=seconds,
-                                per_second=args.text_batch / seconds))
+                                per_second=args.text_batch / seconds,
+                                gflops_per_item=text_gflops))
     print(json.dumps(dict(torch=torch.__version__, threads=args.threads, results=results)))
 
 

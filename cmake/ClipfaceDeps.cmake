@@ -14,6 +14,9 @@ find_package(ZLIB REQUIRED)             # gzip BPE vocabulary
 find_package(BZip2 REQUIRED)            # dlib's .dat.bz2 downloads
 find_package(ICU REQUIRED COMPONENTS uc i18n)
 pkg_check_modules(DLIB REQUIRED IMPORTED_TARGET dlib-1)
+# dlib-1.pc names BLAS/LAPACK/libpng... as full paths that CMake turns into link *options*, placed
+# before our objects, where --as-needed drops them: link them as libraries instead.
+target_link_libraries(PkgConfig::DLIB INTERFACE ${DLIB_LDFLAGS_OTHER})
 pkg_check_modules(CAIRO REQUIRED IMPORTED_TARGET cairo)
 
 # FAISS ships no CMake config in Debian 12.
@@ -21,7 +24,13 @@ find_path(FAISS_INCLUDE_DIR faiss/Index.h REQUIRED)
 find_library(FAISS_LIBRARY faiss REQUIRED)
 add_library(faiss_lib INTERFACE)
 target_include_directories(faiss_lib SYSTEM INTERFACE ${FAISS_INCLUDE_DIR})
-target_link_libraries(faiss_lib INTERFACE ${FAISS_LIBRARY})
+# libfaiss.a is static: its OpenMP runtime and BLAS/LAPACK (OpenBLAS) must be linked explicitly
+# (libraries only: no -fopenmp for our own code).
+find_package(OpenMP REQUIRED COMPONENTS CXX)
+find_package(BLAS REQUIRED)
+find_package(LAPACK REQUIRED)
+target_link_libraries(faiss_lib INTERFACE ${FAISS_LIBRARY} ${OpenMP_CXX_LIBRARIES} ${LAPACK_LIBRARIES}
+                                          ${BLAS_LIBRARIES})
 
 # Torch's exported flags carry -D_GLIBCXX_USE_CXX11_ABI etc.; keep its headers out of our warnings.
 add_library(torch_lib INTERFACE)

@@ -3,6 +3,8 @@
 // precomputed neighbours (grid search) as cheaply as identification runs it over a live search.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <span>
 #include <string>
 #include <vector>
@@ -20,9 +22,11 @@ struct Neighbor {
   float l2 = 2;
 };
 
-// Converts between cosine and L2 distance of unit vectors.
-float l2_from_cosine(float cosine);
-float cosine_from_l2(float l2);
+// Converts between cosine and L2 distance of unit vectors (inline: the gallery uses them too).
+inline float l2_from_cosine(float cosine) {
+  return std::sqrt(std::max(0.0f, 2.0f - 2.0f * cosine));
+}
+inline float cosine_from_l2(float l2) { return 1.0f - 0.5f * l2 * l2; }
 
 inline const std::string kUnknown = "Unknown";
 

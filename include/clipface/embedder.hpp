@@ -1,6 +1,12 @@
 // Face embedders behind one interface: the CLIP engine on aligned crops, or dlib's ResNet (the
 // model of the face_recognition library) with its own landmarks and chips. Every embedding is a
 // unit vector, so inner product is cosine and galleries can compare any of them the same way.
+//
+// dlib: the raw 128-d descriptor has a norm of about 1.3-1.4 (measured here: 1.28-1.41) and dlib's
+// rule is "same person when the Euclidean distance < 0.6". On unit vectors that distance becomes
+// cosine: with raw norms near r, d_raw^2 ~= 2 r^2 (1 - cos), so d_raw = 0.6 is cos ~= 1 -
+// 0.18 / r^2 ~= 0.90 (r = 1.35), i.e. a unit-vector distance sqrt(2 - 2 cos) ~= 0.44. See
+// kDlibSameCosine.
 #pragma once
 
 #include <memory>
@@ -18,7 +24,7 @@ namespace clipface {
 struct EmbedderInfo {
   std::string name;        // "dlib-resnet-v1", "clip:ViT-B-32", "clip:<file stem>"
   std::string checksum;    // sha256 of the weights ("" only for random weights)
-  std::string crop_style;  // "tight" | "loose" | "dlib-chip"
+  std::string crop_style;  // "tight" | "loose" | "dlib-chip"; "+flip" appended with flip_average
   int dim = 0;
   int input_size = 0;      // side of the square crop the model sees
   bool random_weights = false;
@@ -30,10 +36,13 @@ struct EmbedderInfo {
 };
 
 struct EmbedderOptions {
-  std::string crop_style;    // "" = the embedder's default ("loose" for CLIP)
+  std::string crop_style;    // "" = the embedder's default ("loose" for CLIP); dlib has only its chip
   RuntimeOptions runtime;
-  bool flip_average = false; // also embed the mirrored crop and average (test-time flip)
+  bool flip_average = false; // also embed the mirrored crop, average, renormalise (test-time flip)
 };
+
+// The cosine on unit dlib vectors that matches dlib's raw Euclidean 0.6 (see above).
+inline constexpr float kDlibSameCosine = 0.90f;
 
 class Embedder {
  public:
@@ -49,8 +58,11 @@ class Embedder {
   }
 };
 
-// spec: "dlib" | "clip:<model file or name under models_dir()>" | "clip-random:<arch>" (e.g.
-// clip-random:ViT-B-32, random weights for plumbing and speed only).
+// spec: "dlib" | "dlib:<folder holding both .dat files>" | "clip:<model file or name under
+// models_dir()>" | "clip-random:<arch>" (e.g. clip-random:ViT-B-32, random weights for plumbing
+// and speed only). "dlib" finds shape_predictor_5_face_landmarks.dat and
+// dlib_face_recognition_resnet_model_v1.dat with find_model_file(). Throws ModelError naming a
+// missing or unusable file, InputError for an unknown spec or crop style.
 std::unique_ptr<Embedder> make_embedder(const std::string& spec, const EmbedderOptions& options = {});
 
 }  // namespace clipface

@@ -2,6 +2,7 @@
 // replicated, alpha is dropped, and EXIF orientation is applied so the picture stands upright.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <opencv2/core.hpp>
 #include <string>
@@ -10,11 +11,16 @@
 namespace clipface {
 
 struct ImageLimits {
-  std::int64_t max_pixels = 100'000'000;  // refuse decompression bombs before decoding
-  std::int64_t max_bytes = 512ll << 20;
+  // Refuses decompression bombs before decoding: JPEG, PNG, BMP, PNM, WebP and TIFF dimensions
+  // are read from the header. Other formats OpenCV reads are checked after decoding (OpenCV's
+  // own OPENCV_IO_MAX_IMAGE_PIXELS, 2^30 by default, still applies before it).
+  std::int64_t max_pixels = 100'000'000;
+  std::int64_t max_bytes = 512ll << 20;  // at most 2^31 - 1 (cv::imdecode takes an int)
 };
 
-// Throws ImageError naming the file: missing, empty, truncated, not an image, too large.
+// Throws ImageError naming the file: missing, a directory, empty, truncated (JPEG without its
+// end marker, PNG without IEND, short BMP/PNM/WebP), not an image, GIF (OpenCV cannot read
+// it), corrupt, too large. The format comes from the content, not the file name.
 cv::Mat load_image(const std::filesystem::path& path, const ImageLimits& limits = {});
 
 // Same for bytes in memory (uploads, later the REST server); `name` is used in messages.
@@ -25,6 +31,8 @@ cv::Mat decode_image(const std::vector<unsigned char>& bytes, const std::string&
 bool has_image_extension(const std::filesystem::path& path);
 
 // Image files under `dir` (recursively when asked), sorted by path for reproducible runs.
+// Hidden entries (".DS_Store", "._x.jpg", ".git/") are skipped. Throws InputError when `dir` is
+// not a folder.
 std::vector<std::filesystem::path> list_images(const std::filesystem::path& dir, bool recursive);
 
 }  // namespace clipface

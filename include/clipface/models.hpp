@@ -61,7 +61,8 @@ struct DownloadOptions {
 };
 
 // Downloads `name` into dest_dir (or models_dir()) and returns the file's path. A file already
-// there with the right checksum is kept as is (unless force). Throws InputError for unknown names,
+// there with the right checksum is kept as is (unless force). A URL ending in ".bz2" is unpacked
+// (options.compression is ignored here). Throws InputError for unknown names,
 // DownloadError for models without a URL (no mirror given) and for failed downloads.
 std::filesystem::path pull(std::string_view name, const DownloadOptions& options = {});
 

@@ -59,10 +59,6 @@ bool vote_round(std::span<const Neighbor> neighbors, std::size_t limit, float th
 
 }  // namespace
 
-float l2_from_cosine(float cosine) { return std::sqrt(std::max(0.0f, 2.0f - 2.0f * cosine)); }
-
-float cosine_from_l2(float l2) { return 1.0f - 0.5f * l2 * l2; }
-
 void validate(const KnnVote& rule) {
   if (rule.k1 < 1 || rule.k2 < rule.k1) {
     throw InputError("invalid vote: need 1 <= k1 <= k2, got k1=" + std::to_string(rule.k1) +

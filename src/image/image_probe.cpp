@@ -142,7 +142,7 @@ void probe_pnm(Bytes b, ImageProbe& probe) {
   const char kind = static_cast<char>(b[1]);
   const bool bitmap = kind == '1' || kind == '4';
   std::size_t pos = 2;
-  std::int64_t values[3] = {0, 0, 1};
+  std::int64_t values[3] = {0, 0, bitmap ? 1 : 0};  // width, height, maxval
   for (int v = 0; v < (bitmap ? 2 : 3); ++v) {
     while (pos < b.size()) {
       if (b[pos] == '#') {

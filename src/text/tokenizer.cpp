@@ -135,12 +135,13 @@ std::string read_gzip(const fs::path& path) {
   int read = 0;
   while ((read = gzread(file, buffer.data(), static_cast<unsigned>(buffer.size()))) > 0)
     data.append(buffer.data(), static_cast<std::size_t>(read));
+  // A truncated stream ends with Z_BUF_ERROR ("unexpected end of file") but read() == 0.
   int error_number = Z_OK;
-  const std::string message = read < 0 ? gzerror(file, &error_number) : "";
+  const std::string message = gzerror(file, &error_number);
   // zlib passes plain files through; the original is gzip, as Python's gzip.open insists.
   const bool not_gzip = gzdirect(file) != 0;
   gzclose(file);
-  if (read < 0)
+  if (read < 0 || error_number != Z_OK)
     throw ModelError("BPE vocabulary " + path.string() + " is corrupt or truncated: " + message);
   if (not_gzip) throw ModelError("BPE vocabulary " + path.string() + " is not a gzip file");
   return data;

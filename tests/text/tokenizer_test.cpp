@@ -169,8 +169,7 @@ TEST_F(TokenizerTest, ContextLengthTruncatesKeepingTheEndToken) {
   EXPECT_EQ(tokens.front(), Tokenizer::kStartOfText);
   EXPECT_EQ(tokens.back(), Tokenizer::kEndOfText);
   EXPECT_EQ(std::vector<std::int32_t>(tokens.begin() + 1, tokens.end() - 1),
-            std::vector<std::int32_t>(tokenizer().encode("a photo of").begin(),
-                                      tokenizer().encode("a photo of").end()));
+            tokenizer().encode("a photo of"));
   const auto padded = tokenizer().tokenize("obama", 100);
   EXPECT_EQ(padded.size(), 100u);
   EXPECT_EQ(std::count(padded.begin(), padded.end(), 0), 97);

@@ -1,0 +1,187 @@
+// dlib's face recognition ResNet with its own 5-point landmarks and 150 px chips, as the
+// face_recognition library runs it (face_encodings with num_jitters=1, model="small"). The only
+// file that sees dlib's DNN templates: they take long to compile.
+#include <dlib/dnn.h>
+#include <dlib/image_processing.h>
+#include <dlib/opencv.h>
+
+#include <mutex>
+#include <opencv2/imgproc.hpp>
+
+#include "clipface/errors.hpp"
+#include "embed/embedders.hpp"
+
+namespace clipface::detail {
+namespace {
+
+// anet_type exactly as in dlib's examples/dnn_face_recognition_ex.cpp (needed to deserialize).
+// clang-format off
+template <template <int, template <typename> class, int, typename> class block, int N,
+          template <typename> class BN, typename SUBNET>
+using residual = dlib::add_prev1<block<N, BN, 1, dlib::tag1<SUBNET>>>;
+
+template <template <int, template <typename> class, int, typename> class block, int N,
+          template <typename> class BN, typename SUBNET>
+using residual_down =
+    dlib::add_prev2<dlib::avg_pool<2, 2, 2, 2, dlib::skip1<dlib::tag2<block<N, BN, 2, dlib::tag1<SUBNET>>>>>>;
+
+template <int N, template <typename> class BN, int stride, typename SUBNET>
+using block = BN<dlib::con<N, 3, 3, 1, 1, dlib::relu<BN<dlib::con<N, 3, 3, stride, stride, SUBNET>>>>>;
+
+template <int N, typename SUBNET> using ares = dlib::relu<residual<block, N, dlib::affine, SUBNET>>;
+template <int N, typename SUBNET> using ares_down = dlib::relu<residual_down<block, N, dlib::affine, SUBNET>>;
+
+template <typename SUBNET> using alevel0 = ares_down<256, SUBNET>;
+template <typename SUBNET> using alevel1 = ares<256, ares<256, ares_down<256, SUBNET>>>;
+template <typename SUBNET> using alevel2 = ares<128, ares<128, ares_down<128, SUBNET>>>;
+template <typename SUBNET> using alevel3 = ares<64, ares<64, ares<64, ares_down<64, SUBNET>>>>;
+template <typename SUBNET> using alevel4 = ares<32, ares<32, ares<32, SUBNET>>>;
+
+using anet_type = dlib::loss_metric<dlib::fc_no_bias<128, dlib::avg_pool_everything<
+                            alevel0<
+                            alevel1<
+                            alevel2<
+                            alevel3<
+                            alevel4<
+                            dlib::max_pool<3, 3, 2, 2, dlib::relu<dlib::affine<dlib::con<32, 7, 7, 2, 2,
+                            dlib::input_rgb_image_sized<150>
+                            >>>>>>>>>>>>;
+// clang-format on
+
+constexpr int kChipSize = 150;         // the network's input
+constexpr double kChipPadding = 0.25;  // face_recognition / dlib's compute_face_descriptor default
+constexpr int kBatch = 16;
+
+// dlib's 5-point predictor was trained on dlib's own (HOG / MMOD) boxes, which are square and sit
+// lower than YuNet's. Fitted on 294 faces (LFW, Yale, face_recognition_examples) where both found
+// the face: HOG side = 0.965 sqrt(w h) (+-10%), centre shifted down by 0.118 sqrt(w h) (+-8%).
+dlib::rectangle dlib_box(const cv::Rect2f& box) {
+  const double s = std::sqrt(static_cast<double>(box.width) * box.height);
+  const double side = 0.965 * s;
+  const double cx = box.x + box.width / 2.0;
+  const double cy = box.y + box.height / 2.0 + 0.118 * s;
+  return dlib::rectangle(std::lround(cx - side / 2), std::lround(cy - side / 2),
+                         std::lround(cx + side / 2) - 1, std::lround(cy + side / 2) - 1);
+}
+
+cv::Mat to_bgr(const cv::Mat& image, const char* what) {
+  if (image.empty()) throw InputError(std::string(what) + ": empty image");
+  if (image.depth() != CV_8U) throw InputError(std::string(what) + ": expected an 8-bit image");
+  cv::Mat bgr;
+  switch (image.channels()) {
+    case 3: return image;
+    case 1: cv::cvtColor(image, bgr, cv::COLOR_GRAY2BGR); return bgr;
+    case 4: cv::cvtColor(image, bgr, cv::COLOR_BGRA2BGR); return bgr;
+    default: throw InputError(std::string(what) + ": expected 1, 3 or 4 channels");
+  }
+}
+
+class DlibEmbedder final : public Embedder {
+ public:
+  DlibEmbedder(const std::filesystem::path& predictor_path,
+               const std::filesystem::path& resnet_path, const EmbedderOptions& options)
+      : flip_average_(options.flip_average) {
+    if (!options.crop_style.empty() && options.crop_style != "dlib-chip") {
+      throw InputError("the dlib embedder uses its own chip; crop style '" + options.crop_style +
+                       "' does not apply");
+    }
+    load(predictor_path, predictor_);
+    if (predictor_.num_parts() != 5) {
+      throw ModelError("not a 5-point shape predictor (" + std::to_string(predictor_.num_parts()) +
+                       " parts): " + predictor_path.string());
+    }
+    load(resnet_path, net_);
+    info_.name = "dlib-resnet-v1";
+    info_.checksum = cached_file_sha256(resnet_path);
+    info_.crop_style = flip_average_ ? "dlib-chip+flip" : "dlib-chip";
+    info_.dim = 128;
+    info_.input_size = kChipSize;
+    info_.random_weights = false;
+  }
+
+  const EmbedderInfo& info() const override { return info_; }
+
+  std::vector<cv::Mat> crops(const cv::Mat& image, const std::vector<Face>& faces) const override {
+    const cv::Mat bgr = to_bgr(image, "dlib embedder");
+    dlib::cv_image<dlib::bgr_pixel> view(bgr);
+    std::vector<cv::Mat> chips;
+    chips.reserve(faces.size());
+    for (const Face& face : faces) {
+      const dlib::full_object_detection shape = predictor_(view, dlib_box(face.box));
+      dlib::matrix<dlib::rgb_pixel> chip;
+      dlib::extract_image_chip(view, dlib::get_face_chip_details(shape, kChipSize, kChipPadding),
+                               chip);
+      cv::Mat out;
+      cv::cvtColor(dlib::toMat(chip), out, cv::COLOR_RGB2BGR);
+      chips.push_back(out);
+    }
+    return chips;
+  }
+
+  Matrix embed_crops(const std::vector<cv::Mat>& crops) const override {
+    std::vector<dlib::matrix<dlib::rgb_pixel>> chips;
+    chips.reserve(crops.size());
+    for (const cv::Mat& crop : crops) chips.push_back(to_chip(crop));
+    Matrix out = describe(chips);
+    if (flip_average_) {
+      for (auto& chip : chips) chip = dlib::fliplr(chip);
+      out = average_rows(out, describe(chips));
+    }
+    return out;
+  }
+
+  // Unnormalised descriptors (dlib's own scale), for the tests that check dlib's numbers.
+  Matrix describe(const std::vector<dlib::matrix<dlib::rgb_pixel>>& chips,
+                  bool normalize = true) const {
+    Matrix out(chips.size(), 128);
+    if (chips.empty()) return out;
+    std::vector<dlib::matrix<float, 0, 1>> descriptors;
+    {
+      std::lock_guard lock(mutex_);  // the network keeps its activations: one call at a time
+      descriptors = net_(chips, kBatch);
+    }
+    for (std::size_t i = 0; i < descriptors.size(); ++i) {
+      for (long j = 0; j < descriptors[i].size(); ++j) out.at(i, j) = descriptors[i](j);
+    }
+    if (normalize) normalize_rows(out);
+    return out;
+  }
+
+ private:
+  template <typename T>
+  static void load(const std::filesystem::path& path, T& model) {
+    try {
+      dlib::deserialize(path.string()) >> model;
+    } catch (const std::exception& e) {
+      throw ModelError("cannot load dlib model " + path.string() + ": " + e.what());
+    }
+  }
+
+  static dlib::matrix<dlib::rgb_pixel> to_chip(const cv::Mat& crop) {
+    cv::Mat rgb;
+    cv::cvtColor(to_bgr(crop, "dlib embedder"), rgb, cv::COLOR_BGR2RGB);
+    if (rgb.cols != kChipSize || rgb.rows != kChipSize) {
+      cv::resize(rgb, rgb, cv::Size(kChipSize, kChipSize), 0, 0,
+                 rgb.cols > kChipSize ? cv::INTER_AREA : cv::INTER_CUBIC);
+    }
+    dlib::matrix<dlib::rgb_pixel> chip;
+    dlib::assign_image(chip, dlib::cv_image<dlib::rgb_pixel>(rgb));
+    return chip;
+  }
+
+  bool flip_average_;
+  EmbedderInfo info_;
+  dlib::shape_predictor predictor_;
+  mutable anet_type net_;
+  mutable std::mutex mutex_;
+};
+
+}  // namespace
+
+std::unique_ptr<Embedder> make_dlib_embedder(const std::filesystem::path& shape_predictor,
+                                             const std::filesystem::path& resnet,
+                                             const EmbedderOptions& options) {
+  return std::make_unique<DlibEmbedder>(shape_predictor, resnet, options);
+}
+
+}  // namespace clipface::detail

@@ -1,0 +1,30 @@
+// The concrete embedders behind make_embedder(); each lives in its own .cpp so that dlib's heavy
+// DNN templates and the CLIP engine compile once, in one place.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "clipface/embedder.hpp"
+
+namespace clipface::detail {
+
+std::unique_ptr<Embedder> make_dlib_embedder(const std::filesystem::path& shape_predictor,
+                                             const std::filesystem::path& resnet,
+                                             const EmbedderOptions& options);
+
+// `model` is a weight file (load) or, with random_weights, an architecture name.
+std::unique_ptr<Embedder> make_clip_embedder(const std::string& model, bool random_weights,
+                                             const EmbedderOptions& options);
+
+// sha256 of a model file, computed once per process per path.
+std::string cached_file_sha256(const std::filesystem::path& path);
+
+// Mirrors each crop left-right.
+std::vector<cv::Mat> mirrored(const std::vector<cv::Mat>& crops);
+
+// Averages two row-aligned embedding matrices and renormalises the rows.
+Matrix average_rows(const Matrix& a, const Matrix& b);
+
+}  // namespace clipface::detail
