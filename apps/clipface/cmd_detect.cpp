@@ -92,11 +92,11 @@ const bool registered = register_command(
                       faces.size(), faces.size() == 1 ? "" : "s");
           for (std::size_t i = 0; i < faces.size(); ++i) {
             const Face& f = faces[i];
-            std::printf("  #%zu score %.3f box %.0f,%.0f %.0fx%.0f eyes (%.0f,%.0f) (%.0f,%.0f)%s%s\n",
-                        i, f.score, f.box.x, f.box.y, f.box.width, f.box.height,
-                        f.landmarks[0].x, f.landmarks[0].y, f.landmarks[1].x, f.landmarks[1].y,
-                        i < crops.size() ? " -> " : "",
-                        i < crops.size() ? crops[i].c_str() : "");
+            std::printf(
+                "  #%zu score %.3f box %.0f,%.0f %.0fx%.0f eyes (%.0f,%.0f) (%.0f,%.0f)%s%s\n", i,
+                f.score, f.box.x, f.box.y, f.box.width, f.box.height, f.landmarks[0].x,
+                f.landmarks[0].y, f.landmarks[1].x, f.landmarks[1].y,
+                i < crops.size() ? " -> " : "", i < crops.size() ? crops[i].c_str() : "");
           }
         }
         return 0;

@@ -22,13 +22,13 @@ inline constexpr const char* kYunetModel = "face_detection_yunet_2022mar.onnx";
 inline constexpr const char* kScrfdModel = "scrfd_500m_kps.onnx";  // or "scrfd_2.5g_kps.onnx"
 
 struct DetectorOptions {
-  std::string kind = "yunet";      // "yunet" | "scrfd"
-  std::string model;               // file or name under models_dir(); "" = the kind's default
+  std::string kind = "yunet";  // "yunet" | "scrfd"
+  std::string model;           // file or name under models_dir(); "" = the kind's default
   float score_threshold = 0.6f;
-  float nms_threshold = -1;        // IoU that suppresses the weaker box; < 0 = the kind's
-                                   // default (0.3 YuNet, 0.4 SCRFD)
-  float min_face_size = 0;         // pixels (shorter box side) in the original image
-  int max_faces = 0;               // 0 = no limit; otherwise the highest-scoring ones
+  float nms_threshold = -1;  // IoU that suppresses the weaker box; < 0 = the kind's
+                             // default (0.3 YuNet, 0.4 SCRFD)
+  float min_face_size = 0;   // pixels (shorter box side) in the original image
+  int max_faces = 0;         // 0 = no limit; otherwise the highest-scoring ones
   // Larger images are scaled down for detection (0 = never). YuNet is trained on faces of about
   // 10-300 px; at 1280 px YuNet 2022mar finds false faces in large portraits and smooth
   // backgrounds, so the default keeps a face filling the frame within its range. Raise it for

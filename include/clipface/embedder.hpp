@@ -26,7 +26,7 @@ struct EmbedderInfo {
   std::string checksum;    // sha256 of the weights ("" only for random weights)
   std::string crop_style;  // "tight" | "loose" | "dlib-chip"; "+flip" appended with flip_average
   int dim = 0;
-  int input_size = 0;      // side of the square crop the model sees
+  int input_size = 0;  // side of the square crop the model sees
   bool random_weights = false;
 
   bool same_space(const EmbedderInfo& other) const {
@@ -36,9 +36,9 @@ struct EmbedderInfo {
 };
 
 struct EmbedderOptions {
-  std::string crop_style;    // "" = the embedder's default ("loose" for CLIP); dlib has only its chip
+  std::string crop_style;  // "" = the embedder's default ("loose" for CLIP); dlib has only its chip
   RuntimeOptions runtime;
-  bool flip_average = false; // also embed the mirrored crop, average, renormalise (test-time flip)
+  bool flip_average = false;  // also embed the mirrored crop, average, renormalise (test-time flip)
 };
 
 // The cosine on unit dlib vectors that matches dlib's raw Euclidean 0.6 (see above).
@@ -49,7 +49,8 @@ class Embedder {
   virtual ~Embedder() = default;
   virtual const EmbedderInfo& info() const = 0;
   // The aligned crops this embedder looks at, one per face (what users may save and inspect).
-  virtual std::vector<cv::Mat> crops(const cv::Mat& image, const std::vector<Face>& faces) const = 0;
+  virtual std::vector<cv::Mat> crops(const cv::Mat& image,
+                                     const std::vector<Face>& faces) const = 0;
   // Unit vectors, one row per crop; any number of crops (batched inside).
   virtual Matrix embed_crops(const std::vector<cv::Mat>& crops) const = 0;
 
@@ -63,6 +64,7 @@ class Embedder {
 // and speed only). "dlib" finds shape_predictor_5_face_landmarks.dat and
 // dlib_face_recognition_resnet_model_v1.dat with find_model_file(). Throws ModelError naming a
 // missing or unusable file, InputError for an unknown spec or crop style.
-std::unique_ptr<Embedder> make_embedder(const std::string& spec, const EmbedderOptions& options = {});
+std::unique_ptr<Embedder> make_embedder(const std::string& spec,
+                                        const EmbedderOptions& options = {});
 
 }  // namespace clipface

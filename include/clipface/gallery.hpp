@@ -141,6 +141,9 @@ class Gallery {
 
   // Rebuilds the index from the database (training it when needed) and saves it (write mode).
   void rebuild_index();
+  // Switches to another index (factory string and search parameters), stores the choice and
+  // rebuilds. InputError for unusable settings; the gallery keeps its old index then.
+  void reindex(const GalleryOptions& options);
   // Saves the index if it changed since it was loaded or saved (write mode; no-op otherwise).
   void flush();
 

@@ -12,10 +12,10 @@ namespace {
 
 // InsightFace's arcface_dst for 112x112 crops (subject's right eye first, on the image's left).
 const std::array<cv::Point2f, 5> kArcface112{{{38.2946f, 51.6963f},
-                                                   {73.5318f, 51.5014f},
-                                                   {56.0252f, 71.7366f},
-                                                   {41.5493f, 92.3655f},
-                                                   {70.7299f, 92.2041f}}};
+                                              {73.5318f, 51.5014f},
+                                              {56.0252f, 71.7366f},
+                                              {41.5493f, 92.3655f},
+                                              {70.7299f, 92.2041f}}};
 
 }  // namespace
 
@@ -25,7 +25,9 @@ CropStyle parse_crop_style(const std::string& name) {
   throw InputError("unknown crop style '" + name + "' (expected tight or loose)");
 }
 
-std::string to_string(CropStyle style) { return style == CropStyle::tight ? "tight" : "loose"; }
+std::string to_string(CropStyle style) {
+  return style == CropStyle::tight ? "tight" : "loose";
+}
 
 std::array<cv::Point2f, 5> crop_template(CropStyle style, int size) {
   const float unit = static_cast<float>(size) / 112.0f;
@@ -78,8 +80,8 @@ cv::Mat align_face(const cv::Mat& image, const Face& face, int size, CropStyle s
   // Work on the part of the image the crop can see (plus a margin for the interpolation kernel).
   cv::Mat inverse;
   cv::invertAffineTransform(m, inverse);
-  std::vector<cv::Point2f> corners{{0, 0}, {float(size), 0}, {0, float(size)},
-                                   {float(size), float(size)}};
+  std::vector<cv::Point2f> corners{
+      {0, 0}, {float(size), 0}, {0, float(size)}, {float(size), float(size)}};
   cv::transform(corners, corners, inverse);
   float left = corners[0].x, right = left, top = corners[0].y, bottom = top;
   for (const auto& c : corners) {
@@ -87,8 +89,12 @@ cv::Mat align_face(const cv::Mat& image, const Face& face, int size, CropStyle s
     top = std::min(top, c.y), bottom = std::max(bottom, c.y);
   }
   // Clamp before converting: a far-off face must not overflow int.
-  const auto clamp_x = [&](float v) { return static_cast<int>(std::clamp(v, -1.0f, image.cols + 1.0f)); };
-  const auto clamp_y = [&](float v) { return static_cast<int>(std::clamp(v, -1.0f, image.rows + 1.0f)); };
+  const auto clamp_x = [&](float v) {
+    return static_cast<int>(std::clamp(v, -1.0f, image.cols + 1.0f));
+  };
+  const auto clamp_y = [&](float v) {
+    return static_cast<int>(std::clamp(v, -1.0f, image.rows + 1.0f));
+  };
   const cv::Rect region =
       cv::Rect(cv::Point(clamp_x(std::floor(left) - 4), clamp_y(std::floor(top) - 4)),
                cv::Point(clamp_x(std::ceil(right) + 4), clamp_y(std::ceil(bottom) + 4))) &
@@ -107,8 +113,8 @@ cv::Mat align_face(const cv::Mat& image, const Face& face, int size, CropStyle s
     const double fx = static_cast<double>(source.cols) / shrunk.cols;
     const double fy = static_cast<double>(source.rows) / shrunk.rows;
     // Pixel centres: x_src = (x_shrunk + 0.5) * fx - 0.5.
-    cv::Mat to_source = (cv::Mat_<double>(3, 3) << fx, 0, 0.5 * fx - 0.5, 0, fy, 0.5 * fy - 0.5,
-                         0, 0, 1);
+    cv::Mat to_source =
+        (cv::Mat_<double>(3, 3) << fx, 0, 0.5 * fx - 0.5, 0, fy, 0.5 * fy - 0.5, 0, 0, 1);
     m = m * to_source;
     source = shrunk;
   }

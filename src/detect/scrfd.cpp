@@ -41,8 +41,9 @@ class ScrfdDetector final : public ScaledDetector {
   std::vector<Face> detect_in(const cv::Mat& bgr) const override {
     // Letterbox: the longer side to 640, the image in the top-left corner, zeros elsewhere.
     const double scale = static_cast<double>(kInputSide) / std::max(bgr.cols, bgr.rows);
-    const cv::Size fitted(std::clamp(static_cast<int>(std::lround(bgr.cols * scale)), 1, kInputSide),
-                          std::clamp(static_cast<int>(std::lround(bgr.rows * scale)), 1, kInputSide));
+    const cv::Size fitted(
+        std::clamp(static_cast<int>(std::lround(bgr.cols * scale)), 1, kInputSide),
+        std::clamp(static_cast<int>(std::lround(bgr.rows * scale)), 1, kInputSide));
     cv::Mat canvas(kInputSide, kInputSide, CV_8UC3, cv::Scalar::all(0));
     cv::resize(bgr, canvas(cv::Rect(cv::Point(0, 0), fitted)), fitted, 0, 0,
                scale < 1 ? cv::INTER_AREA : cv::INTER_LINEAR);
@@ -84,8 +85,8 @@ class ScrfdDetector final : public ScaledDetector {
         face.box = cv::Rect2f(x1, y1, x2 - x1, y2 - y1);
         const float* k = offsets + 10 * i;
         for (int p = 0; p < 5; ++p) {
-          face.landmarks[p] = cv::Point2f((cx + k[2 * p] * stride) * back_x,
-                                          (cy + k[2 * p + 1] * stride) * back_y);
+          face.landmarks[p] =
+              cv::Point2f((cx + k[2 * p] * stride) * back_x, (cy + k[2 * p + 1] * stride) * back_y);
         }
         face.score = score;
         candidates.push_back(face);

@@ -27,8 +27,8 @@ class YunetDetector final : public ScaledDetector {
     path_ = find_model_file(options.model.empty() ? kYunetModel : options.model).string();
     const float nms = options.nms_threshold < 0 ? 0.3f : options.nms_threshold;
     try {
-      net_ = cv::FaceDetectorYN::create(path_, "", cv::Size(320, 320), options.score_threshold,
-                                        nms, /*top_k=*/5000);
+      net_ = cv::FaceDetectorYN::create(path_, "", cv::Size(320, 320), options.score_threshold, nms,
+                                        /*top_k=*/5000);
     } catch (const cv::Exception& e) {
       throw ModelError("cannot load YuNet model " + path_ + ": " + e.err);
     }

@@ -69,10 +69,16 @@ cv::Mat to_bgr(const cv::Mat& image, const char* what) {
   if (image.depth() != CV_8U) throw InputError(std::string(what) + ": expected an 8-bit image");
   cv::Mat bgr;
   switch (image.channels()) {
-    case 3: return image;
-    case 1: cv::cvtColor(image, bgr, cv::COLOR_GRAY2BGR); return bgr;
-    case 4: cv::cvtColor(image, bgr, cv::COLOR_BGRA2BGR); return bgr;
-    default: throw InputError(std::string(what) + ": expected 1, 3 or 4 channels");
+    case 3:
+      return image;
+    case 1:
+      cv::cvtColor(image, bgr, cv::COLOR_GRAY2BGR);
+      return bgr;
+    case 4:
+      cv::cvtColor(image, bgr, cv::COLOR_BGRA2BGR);
+      return bgr;
+    default:
+      throw InputError(std::string(what) + ": expected 1, 3 or 4 channels");
   }
 }
 

@@ -776,6 +776,23 @@ void Gallery::rebuild_index() {
   impl_->rebuild(false);
 }
 
+void Gallery::reindex(const GalleryOptions& options) {
+  std::lock_guard lock(impl_->mutex);
+  Impl& g = *impl_;
+  g.require_writable();
+  VectorIndex::validate(g.model.dim, options.index_factory, options.search_params);
+  {
+    Transaction txn(*g.db, Transaction::Kind::write);
+    auto set = g.db->prepare("UPDATE meta SET value = ? WHERE key = ?");
+    set.bind(1, options.index_factory).bind(2, std::string("index_factory")).run();
+    set.reset();
+    set.bind(1, options.search_params).bind(2, std::string("search_params")).run();
+    txn.commit();
+  }
+  g.options = options;
+  g.rebuild(false);
+}
+
 void Gallery::flush() {
   std::lock_guard lock(impl_->mutex);
   Impl& g = *impl_;

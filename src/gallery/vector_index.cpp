@@ -11,6 +11,7 @@
 #include <faiss/index_factory.h>
 #include <faiss/index_io.h>
 #include <fcntl.h>
+#include <omp.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -29,10 +30,35 @@ constexpr const char* kMagic = "clipface-index 1";
 // FAISS's k-means warns below 39 training points per centroid; train only from there on.
 constexpr std::int64_t kPointsPerCentroid = 39;
 
+// The index under the wrappers that add ids, re-ranking or transforms.
+faiss::Index* innermost(faiss::Index* index) {
+  while (index) {
+    if (auto* map = dynamic_cast<faiss::IndexIDMap*>(index)) {
+      index = map->index;
+    } else if (auto* refine = dynamic_cast<faiss::IndexRefine*>(index)) {
+      index = refine->base_index;
+    } else if (auto* pre = dynamic_cast<faiss::IndexPreTransform*>(index)) {
+      index = pre->index;
+    } else {
+      break;
+    }
+  }
+  return index;
+}
+
 // Every index gets external ids (face ids) through an IDMap2 unless the factory asked for one.
 std::unique_ptr<faiss::Index> make_index(int dim, const std::string& factory) {
   std::unique_ptr<faiss::Index> index(
       faiss::index_factory(dim, factory.c_str(), faiss::METRIC_INNER_PRODUCT));
+  // Polysemous training only serves Hamming-distance filtering (not used for inner product) and
+  // takes minutes on large PQ codes.
+  faiss::Index* inner = innermost(index.get());
+  if (auto* ivfpq = dynamic_cast<faiss::IndexIVFPQ*>(inner)) {
+    ivfpq->do_polysemous_training = false;
+  }
+  if (auto* pq = dynamic_cast<faiss::IndexPQ*>(inner)) {
+    pq->do_polysemous_training = false;
+  }
   if (!dynamic_cast<faiss::IndexIDMap*>(index.get())) {
     auto* mapped = new faiss::IndexIDMap2(index.release());
     mapped->own_fields = true;
@@ -46,18 +72,7 @@ std::unique_ptr<faiss::Index> make_index(int dim, const std::string& factory) {
 std::int64_t vectors_to_train(const faiss::Index* index) {
   if (index->is_trained) return 0;
   std::int64_t needed = 1;
-  const faiss::Index* inner = index;
-  while (inner) {
-    if (auto* map = dynamic_cast<const faiss::IndexIDMap*>(inner)) {
-      inner = map->index;
-    } else if (auto* refine = dynamic_cast<const faiss::IndexRefine*>(inner)) {
-      inner = refine->base_index;
-    } else if (auto* pre = dynamic_cast<const faiss::IndexPreTransform*>(inner)) {
-      inner = pre->index;
-    } else {
-      break;
-    }
-  }
+  const faiss::Index* inner = innermost(const_cast<faiss::Index*>(index));
   if (auto* ivf = dynamic_cast<const faiss::IndexIVF*>(inner)) {
     needed = std::max<std::int64_t>(needed, kPointsPerCentroid * static_cast<std::int64_t>(ivf->nlist));
   }
@@ -69,6 +84,29 @@ std::int64_t vectors_to_train(const faiss::Index* index) {
   }
   return needed;
 }
+
+// FAISS parallelises over queries (and k-means over points). For a handful of queries or a small
+// training set the threads have nothing to share, and on a busy machine every parallel region
+// costs milliseconds of waiting for a descheduled thread (HNSW single queries went from 0.1 to
+// 28 ms under load). So small jobs run on the calling thread only; omp_set_num_threads changes
+// this thread's setting alone, and the guard restores it.
+class SerialIfSmall {
+ public:
+  explicit SerialIfSmall(bool small) : saved_(omp_get_max_threads()), active_(small) {
+    if (active_) omp_set_num_threads(1);
+  }
+  ~SerialIfSmall() {
+    if (active_) omp_set_num_threads(saved_);
+  }
+  SerialIfSmall(const SerialIfSmall&) = delete;
+  SerialIfSmall& operator=(const SerialIfSmall&) = delete;
+
+ private:
+  int saved_;
+  bool active_;
+};
+constexpr std::int64_t kSmallQueryBatch = 16;
+constexpr std::int64_t kSmallTrainingSet = 20000;
 
 void apply_params(faiss::Index* index, const std::string& params) {
   if (params.empty()) return;
@@ -109,10 +147,12 @@ std::unique_ptr<VectorIndex> VectorIndex::build(int dim, const std::string& fact
         result->index_ = make_index(dim, "Flat");
         result->stamp_.fallback = true;
       } else {
+        SerialIfSmall serial(n < kSmallTrainingSet);
         result->index_->train(n, vectors);
       }
     }
     if (!result->stamp_.fallback) apply_params(result->index_.get(), search_params);
+    SerialIfSmall serial(n < kSmallTrainingSet);
     if (n > 0) result->index_->add_with_ids(n, vectors, ids);
   } catch (const faiss::FaissException& e) {
     throw GalleryError("cannot build index \"" + factory + "\": " + e.what());
@@ -204,6 +244,7 @@ void VectorIndex::save(const fs::path& path, const IndexStamp& stamp) const {
 void VectorIndex::add(std::int64_t n, const std::int64_t* ids, const float* vectors) {
   if (n <= 0) return;
   try {
+    SerialIfSmall serial(n < kSmallTrainingSet);
     index_->add_with_ids(n, vectors, ids);
   } catch (const faiss::FaissException& e) {
     throw GalleryError(std::string("cannot add to index: ") + e.what());
@@ -224,6 +265,7 @@ void VectorIndex::replace_all(std::int64_t n, const std::int64_t* ids, const flo
 void VectorIndex::search(std::int64_t n, const float* queries, int k, float* scores,
                          std::int64_t* ids) const {
   try {
+    SerialIfSmall serial(n < kSmallQueryBatch);
     index_->search(n, queries, k, scores, ids);
   } catch (const faiss::FaissException& e) {
     throw GalleryError(std::string("index search failed: ") + e.what());

@@ -39,9 +39,11 @@ TEST(Align, SimilarityTransformRecoversAKnownOne) {
   const double angle = 0.3, scale = 1.7, tx = 12.5, ty = -4;
   std::array<cv::Point2f, 5> to;
   for (int i = 0; i < 5; ++i) {
-    to[i] = cv::Point2f(
-        static_cast<float>(scale * (std::cos(angle) * from[i].x - std::sin(angle) * from[i].y) + tx),
-        static_cast<float>(scale * (std::sin(angle) * from[i].x + std::cos(angle) * from[i].y) + ty));
+    to[i] =
+        cv::Point2f(static_cast<float>(
+                        scale * (std::cos(angle) * from[i].x - std::sin(angle) * from[i].y) + tx),
+                    static_cast<float>(
+                        scale * (std::sin(angle) * from[i].x + std::cos(angle) * from[i].y) + ty));
   }
   const cv::Mat m = similarity_transform(from, to);
   EXPECT_NEAR(m.at<double>(0, 0), scale * std::cos(angle), 1e-5);

@@ -1,6 +1,6 @@
 // Detection on real photos with both detectors: boxes, landmark order, scaling, filters.
-#include <chrono>
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <opencv2/imgcodecs.hpp>
@@ -126,7 +126,8 @@ TEST(Detect, YunetAndScrfdAgreeOnEveryNamedPhoto) {
     EXPECT_GE(box_iou(fa.box, fb.box), 0.5f);
     const float eye_distance = cv::norm(fa.landmarks[1] - fa.landmarks[0]);
     for (int k = 0; k < 5; ++k) {
-      EXPECT_LT(cv::norm(fa.landmarks[k] - fb.landmarks[k]), (k < 3 ? 0.25f : 0.35f) * eye_distance) << "point " << k;
+      EXPECT_LT(cv::norm(fa.landmarks[k] - fb.landmarks[k]), (k < 3 ? 0.25f : 0.35f) * eye_distance)
+          << "point " << k;
     }
   }
 }
@@ -203,7 +204,8 @@ TEST(Detect, LargeImageIsScaledAndMappedBack) {
       float best = 0;
       const Face* match = nullptr;
       for (const Face& other : large_faces) {
-        if (box_iou(expected, other.box) > best) best = box_iou(expected, other.box), match = &other;
+        if (box_iou(expected, other.box) > best)
+          best = box_iou(expected, other.box), match = &other;
       }
       ASSERT_GE(best, 0.8f);
       for (int k = 0; k < 5; ++k) {
@@ -303,7 +305,8 @@ TEST(Detect, TimePer640x480Frame) {
     std::size_t found = 0;
     for (int i = 0; i < kRuns; ++i) found += detector->detect(frame).size();
     const double ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() /
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+            .count() /
         kRuns;
     std::printf("[ timing ] %s: %.1f ms per 640x480 frame (%zu faces)\n", detector->name().c_str(),
                 ms, found / kRuns);

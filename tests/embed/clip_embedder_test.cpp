@@ -43,7 +43,8 @@ TEST(ClipEmbedder, FixtureModelOnAlignedCrops) {
   ASSERT_EQ(crops.size(), 2u);
   for (const auto& crop : crops) EXPECT_EQ(crop.size(), cv::Size(224, 224));
   // The crops are the loose aligned crops at the model's size.
-  EXPECT_EQ(cv::norm(crops[1], align_face(image, faces[1], 224, CropStyle::loose), cv::NORM_INF), 0);
+  EXPECT_EQ(cv::norm(crops[1], align_face(image, faces[1], 224, CropStyle::loose), cv::NORM_INF),
+            0);
 
   const Matrix m = embedder->embed(image, faces);
   ASSERT_EQ(m.rows, 2u);

@@ -18,12 +18,14 @@ const char* kDlibDir = "models/dlib";
 const char* kYunetPath = "models/yunet/face_detection_yunet_2022mar.onnx";
 const std::string kExamples = "data/faces/named/face_recognition_examples/";
 
-#define REQUIRE_MODELS()                 \
-  CLIPFACE_REQUIRE_SHARED(kDlibDir);     \
-  CLIPFACE_REQUIRE_SHARED(kYunetPath);   \
+#define REQUIRE_MODELS()               \
+  CLIPFACE_REQUIRE_SHARED(kDlibDir);   \
+  CLIPFACE_REQUIRE_SHARED(kYunetPath); \
   CLIPFACE_REQUIRE_SHARED(kExamples)
 
-std::string dlib_spec() { return "dlib:" + shared_path(kDlibDir).string(); }
+std::string dlib_spec() {
+  return "dlib:" + shared_path(kDlibDir).string();
+}
 
 const Detector& detector() {
   static const auto yunet = [] {
@@ -56,15 +58,16 @@ std::vector<float> embed_main_face(const cv::Mat& image, bool flip = false) {
   auto faces = detector().detect(image);
   EXPECT_FALSE(faces.empty());
   if (faces.empty()) return {};
-  const Face main = *std::max_element(faces.begin(), faces.end(), [](auto& a, auto& b) {
-    return a.box.area() < b.box.area();
-  });
+  const Face main = *std::max_element(faces.begin(), faces.end(),
+                                      [](auto& a, auto& b) { return a.box.area() < b.box.area(); });
   const Matrix m = embedder(flip).embed(image, {main});
   EXPECT_EQ(m.rows, 1u);
   return {m.data.begin(), m.data.end()};
 }
 
-float cosine(const std::vector<float>& a, const std::vector<float>& b) { return dot(a, b); }
+float cosine(const std::vector<float>& a, const std::vector<float>& b) {
+  return dot(a, b);
+}
 
 TEST(DlibEmbedder, InfoNamesTheModel) {
   REQUIRE_MODELS();
@@ -181,8 +184,7 @@ TEST(DlibEmbedder, MissingOrBrokenModelsAreNamed) {
     make_embedder("dlib:" + dir.path().string());
     ADD_FAILURE() << "no exception";
   } catch (const ModelError& e) {
-    EXPECT_NE(std::string(e.what()).find("shape_predictor_5_face_landmarks.dat"),
-              std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("shape_predictor_5_face_landmarks.dat"), std::string::npos)
         << e.what();
   }
   std::ofstream(dir / "shape_predictor_5_face_landmarks.dat") << "not a model";
@@ -191,8 +193,7 @@ TEST(DlibEmbedder, MissingOrBrokenModelsAreNamed) {
     make_embedder("dlib:" + dir.path().string());
     ADD_FAILURE() << "no exception";
   } catch (const ModelError& e) {
-    EXPECT_NE(std::string(e.what()).find("shape_predictor_5_face_landmarks.dat"),
-              std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("shape_predictor_5_face_landmarks.dat"), std::string::npos)
         << e.what();
   }
   EXPECT_THROW(make_embedder("facenet"), InputError);

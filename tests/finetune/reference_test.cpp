@@ -155,7 +155,9 @@ TEST(Truncation, TextEmbeddingsEqualFullContext) {
     EXPECT_LT(max_abs_diff(full, truncated), 1e-5) << file << " cut to " << cut.size(1);
     // Short prompts: only the first handful of columns survive.
     EXPECT_EQ(cut.size(1), tokens.argmax(1).max().item<int64_t>() + 1);
-    if (std::string(file).find("prompt") != std::string::npos) EXPECT_LT(cut.size(1), 20);
+    if (std::string(file).find("prompt") != std::string::npos) {
+      EXPECT_LT(cut.size(1), 20);
+    }
     // A lone short prompt is cut further and still equal.
     const torch::Tensor one = detail::truncate_tokens(tokens.slice(0, 0, 1));
     EXPECT_LT(max_abs_diff(full.slice(0, 0, 1), detail::encode_text(net, one, table)), 1e-5);

@@ -1,6 +1,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -279,9 +280,8 @@ TEST(Gallery, RemovePersonLeavesNothingBehind) {
 
   // Another process's view (opened before the removal) stops returning them too.
   Gallery reopened = Gallery::open(dir, GalleryMode::read);
-  for (const auto& n : reopened.search(as_matrix({victim.embedding}), 50)[0]) {
-    EXPECT_NE(n.person, "person3");
-  }
+  const auto seen = reopened.search(as_matrix({victim.embedding}), 50);
+  for (const auto& n : seen[0]) EXPECT_NE(n.person, "person3");
 }
 
 TEST(Gallery, RemovalSeenByAnOpenReader) {
@@ -294,7 +294,8 @@ TEST(Gallery, RemovalSeenByAnOpenReader) {
   const auto query = as_matrix({pop.new_photo("person2")});
   EXPECT_EQ(reader.search(query, 1)[0][0].person, "person2");
   writer.remove_person("person2");
-  for (const auto& n : reader.search(query, 20)[0]) EXPECT_NE(n.person, "person2");
+  const auto after = reader.search(query, 20);
+  for (const auto& n : after[0]) EXPECT_NE(n.person, "person2");
   EXPECT_EQ(reader.search(query, 20)[0].size(), 12u);
 }
 
@@ -441,6 +442,26 @@ TEST(Gallery, HnswAndRefinedScalarQuantizerWork) {
     EXPECT_GE(recall_at_1(g, pop, ids, 200), 0.95);
     EXPECT_TRUE(g.check_integrity().ok);
   }
+}
+
+TEST(Gallery, ReindexSwitchesTheIndexAndRemembersIt) {
+  TempDir tmp;
+  Population pop(200, 5);
+  const EmbedderInfo model = synthetic_model(kDim);
+  std::vector<std::int64_t> ids;
+  {
+    Gallery g = Gallery::create(tmp / "g", model);
+    ids = g.enroll(model, pop.enrollments);
+    EXPECT_THROW(g.reindex(GalleryOptions{"IVF16,Bogus", ""}), InputError);
+    EXPECT_EQ(g.index_description(), "Flat");
+    g.reindex(GalleryOptions{"IVF16,Flat", "nprobe=8"});
+    EXPECT_EQ(g.index_description(), "IVF16,Flat");
+  }
+  Gallery g = Gallery::open(tmp / "g", GalleryMode::read);
+  EXPECT_EQ(g.options().index_factory, "IVF16,Flat");
+  EXPECT_EQ(g.options().search_params, "nprobe=8");
+  EXPECT_EQ(g.index_description(), "IVF16,Flat");
+  EXPECT_GE(recall_at_1(g, pop, ids, 200), 0.95);
 }
 
 TEST(Gallery, BadIndexSettingsAreRefused) {
