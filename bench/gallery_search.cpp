@@ -118,22 +118,31 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
-    if (a == "--sizes") sizes = parse_sizes(next());
-    else if (a == "--million") sizes.push_back(1000000);
-    else if (a == "--queries") queries = std::stoi(next());
-    else if (a == "--threads") threads = std::stoi(next());
-    else if (a == "--hnsw") hnsw = true;
-    else if (a == "--dir") root = next();
+    if (a == "--sizes")
+      sizes = parse_sizes(next());
+    else if (a == "--million")
+      sizes.push_back(1000000);
+    else if (a == "--queries")
+      queries = std::stoi(next());
+    else if (a == "--threads")
+      threads = std::stoi(next());
+    else if (a == "--hnsw")
+      hnsw = true;
+    else if (a == "--dir")
+      root = next();
     else {
-      std::fprintf(stderr, "usage: gallery_search [--sizes N,N] [--million] [--queries Q] "
-                           "[--threads T] [--hnsw] [--dir DIR]\n");
+      std::fprintf(stderr,
+                   "usage: gallery_search [--sizes N,N] [--million] [--queries Q] "
+                   "[--threads T] [--hnsw] [--dir DIR]\n");
       return 2;
     }
   }
   omp_set_num_threads(threads);
   const EmbedderInfo model = bench_model();
   const KnnVote vote{3, 5, 1.0f};
-  std::printf("| gallery | index | search params | build s | p50 ms | p95 ms | recall@1 | identity agreement |\n");
+  std::printf(
+      "| gallery | index | search params | build s | p50 ms | p95 ms | recall@1 | identity "
+      "agreement |\n");
   std::printf("|---|---|---|---|---|---|---|---|\n");
   for (const long n : sizes) {
     std::mt19937 rng(12345);

@@ -28,8 +28,11 @@ PipelineOptions PipelineArgs::options(const std::string& fallback_embedder,
   o.detector.score_threshold = score_threshold;
   o.detector.min_face_size = min_face;
   o.detector.max_faces = max_faces;
+  // The fallback crop style belongs to the fallback embedder (a gallery's model); another
+  // embedder given on the command line keeps its own default.
   o.embedder = embedder.empty() ? fallback_embedder : embedder;
-  o.embedder_options.crop_style = crop_style.empty() ? fallback_crop_style : crop_style;
+  o.embedder_options.crop_style =
+      crop_style.empty() && embedder.empty() ? fallback_crop_style : crop_style;
   o.embedder_options.runtime.device = parse_device(device);
   o.embedder_options.runtime.precision = parse_precision(precision);
   o.embedder_options.runtime.threads = threads;

@@ -26,7 +26,9 @@ struct Neighbor {
 inline float l2_from_cosine(float cosine) {
   return std::sqrt(std::max(0.0f, 2.0f - 2.0f * cosine));
 }
-inline float cosine_from_l2(float l2) { return 1.0f - 0.5f * l2 * l2; }
+inline float cosine_from_l2(float l2) {
+  return 1.0f - 0.5f * l2 * l2;
+}
 
 inline const std::string kUnknown = "Unknown";
 
@@ -47,7 +49,8 @@ struct KnnVote {
 struct Decision {
   std::string label = kUnknown;  // the winning person, or "Unknown"
   // Known: cosine of the winner's nearest voting neighbour (the best evidence for the name).
-  // Unknown: cosine of the nearest neighbour of all (how close the closest stranger was), 0 if none.
+  // Unknown: cosine of the nearest neighbour of all (how close the closest stranger was), 0 if
+  // none.
   float score = 0;
   float mean_cosine = 0;  // mean cosine of the winner's votes (0 when Unknown)
   int votes = 0;          // neighbours that voted for the winner

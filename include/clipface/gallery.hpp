@@ -109,8 +109,7 @@ class Gallery {
   // Adds all faces in ONE transaction: all land or none does. People are created on first use.
   // GalleryError for another model, a read-only gallery, busy; InputError for a bad vector (wrong
   // dim, not unit length, not finite) or an empty person name. Returns the new face ids in order.
-  std::vector<std::int64_t> enroll(const EmbedderInfo& model,
-                                   const std::vector<Enrollment>& faces);
+  std::vector<std::int64_t> enroll(const EmbedderInfo& model, const std::vector<Enrollment>& faces);
 
   std::vector<PersonSummary> people() const;
   std::vector<FaceRecord> faces(const std::string& person) const;  // InputError if no such person

@@ -65,8 +65,7 @@ void validate(const KnnVote& rule) {
                      " k2=" + std::to_string(rule.k2));
   }
   if (!(rule.threshold >= 0)) {
-    throw InputError("invalid vote: threshold must be >= 0, got " +
-                     std::to_string(rule.threshold));
+    throw InputError("invalid vote: threshold must be >= 0, got " + std::to_string(rule.threshold));
   }
 }
 

@@ -83,7 +83,9 @@ std::string file_uri(const fs::path& path, const std::string& query) {
   return query.empty() ? uri : uri + "?" + query;
 }
 
-bool writable_dir(const fs::path& dir) { return ::access(dir.c_str(), W_OK) == 0; }
+bool writable_dir(const fs::path& dir) {
+  return ::access(dir.c_str(), W_OK) == 0;
+}
 
 // Removes leftovers of processes that died while writing (they may hold biometric data).
 void remove_dead_temporaries(const fs::path& dir) {
@@ -92,7 +94,7 @@ void remove_dead_temporaries(const fs::path& dir) {
     const std::string name = entry.path().filename().string();
     const auto marker = name.rfind(".tmp-");
     const auto creating = name.rfind(".creating-");
-    const auto at = marker != std::string::npos ? marker + 5
+    const auto at = marker != std::string::npos     ? marker + 5
                     : creating != std::string::npos ? creating + 10
                                                     : std::string::npos;
     if (at == std::string::npos) continue;
@@ -124,8 +126,9 @@ float norm(const float* v, std::size_t n) {
 }
 
 std::string describe(const EmbedderInfo& m) {
-  return m.name + " (" + (m.checksum.empty() ? std::string("no checksum") : m.checksum.substr(0, 12)) +
-         ", " + m.crop_style + ", " + std::to_string(m.dim) + "-d)";
+  return m.name + " (" +
+         (m.checksum.empty() ? std::string("no checksum") : m.checksum.substr(0, 12)) + ", " +
+         m.crop_style + ", " + std::to_string(m.dim) + "-d)";
 }
 
 }  // namespace
@@ -149,14 +152,16 @@ struct Gallery::Impl {
     auto stmt = db->prepare("SELECT value FROM meta WHERE key = ?");
     stmt.bind(1, key);
     if (!stmt.step()) {
-      throw GalleryError("gallery database " + db_path.string() + " lacks meta entry '" + key + "'");
+      throw GalleryError("gallery database " + db_path.string() + " lacks meta entry '" + key +
+                         "'");
     }
     return stmt.text(0);
   }
 
   std::int64_t read_generation() const {
     auto stmt = db->prepare("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'generation'");
-    if (!stmt.step()) throw GalleryError("gallery database " + db_path.string() + " lacks its generation");
+    if (!stmt.step())
+      throw GalleryError("gallery database " + db_path.string() + " lacks its generation");
     return stmt.int64(0);
   }
 
@@ -224,7 +229,8 @@ struct Gallery::Impl {
     }
     index_generation = generation;
     dirty = true;
-    spdlog::debug("gallery {}: index {} rebuilt over {} faces", dir.string(), index->description(), n);
+    spdlog::debug("gallery {}: index {} rebuilt over {} faces", dir.string(), index->description(),
+                  n);
     if (mode == GalleryMode::write) save_index();
   }
 
@@ -292,7 +298,8 @@ Gallery Gallery::create(const fs::path& dir, const EmbedderInfo& model,
     throw GalleryError("cannot create gallery " + dir.string() + ": it is a file, not a folder");
   }
   if (fs::exists(db_path, ec)) {
-    throw GalleryError("cannot create gallery " + dir.string() + ": a gallery already exists there");
+    throw GalleryError("cannot create gallery " + dir.string() +
+                       ": a gallery already exists there");
   }
   fs::create_directories(dir, ec);
   if (ec) throw GalleryError("cannot create gallery folder " + dir.string() + ": " + ec.message());
@@ -302,7 +309,8 @@ Gallery Gallery::create(const fs::path& dir, const EmbedderInfo& model,
 
   // Build the database under a temporary name and link it into place: a gallery.db is either
   // complete or absent, and of two processes creating the same gallery only one wins.
-  const fs::path temp = dir / (std::string(kGalleryDbName) + ".creating-" + std::to_string(::getpid()));
+  const fs::path temp =
+      dir / (std::string(kGalleryDbName) + ".creating-" + std::to_string(::getpid()));
   fs::remove(temp, ec);
   {
     Database db(file_uri(temp, ""), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, temp.string());
@@ -349,7 +357,8 @@ Gallery Gallery::open(const fs::path& dir, const OpenOptions& options) {
   impl->index_path = dir / kGalleryIndexName;
   impl->mode = options.mode;
   std::error_code ec;
-  if (!fs::exists(dir, ec)) throw GalleryError("no gallery at " + dir.string() + ": folder not found");
+  if (!fs::exists(dir, ec))
+    throw GalleryError("no gallery at " + dir.string() + ": folder not found");
   if (!fs::is_directory(dir, ec)) {
     throw GalleryError("not a clipface gallery: " + dir.string() + " is a file, not a folder");
   }
@@ -363,7 +372,8 @@ Gallery Gallery::open(const fs::path& dir, const OpenOptions& options) {
       throw GalleryError("gallery is read-only: cannot write to " + dir.string() +
                          " (open it for reading only to search)");
     }
-    impl->db = std::make_unique<Database>(file_uri(impl->db_path, ""), SQLITE_OPEN_READWRITE, label);
+    impl->db =
+        std::make_unique<Database>(file_uri(impl->db_path, ""), SQLITE_OPEN_READWRITE, label);
     if (impl->db->read_only()) {
       throw GalleryError("gallery is read-only: cannot write to " + label);
     }
@@ -383,9 +393,11 @@ Gallery Gallery::open(const fs::path& dir, const OpenOptions& options) {
     auto stmt = db.prepare("PRAGMA user_version");
     stmt.step();
     version = stmt.int64(0);
-    auto has_meta = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'");
+    auto has_meta =
+        db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'");
     if (!has_meta.step()) {
-      throw GalleryError("not a clipface gallery: " + label + " is an SQLite database of something else");
+      throw GalleryError("not a clipface gallery: " + label +
+                         " is an SQLite database of something else");
     }
   }
   std::string format;
@@ -395,14 +407,16 @@ Gallery Gallery::open(const fs::path& dir, const OpenOptions& options) {
     format.clear();
   }
   if (format != kFormat) {
-    throw GalleryError("not a clipface gallery: " + label + " is an SQLite database of something else");
+    throw GalleryError("not a clipface gallery: " + label +
+                       " is an SQLite database of something else");
   }
   if (version > kSchemaVersion) {
-    throw GalleryError("gallery " + dir.string() + " has schema version " + std::to_string(version) +
-                       ", newer than this clipface understands (" + std::to_string(kSchemaVersion) +
-                       "); upgrade clipface");
+    throw GalleryError("gallery " + dir.string() + " has schema version " +
+                       std::to_string(version) + ", newer than this clipface understands (" +
+                       std::to_string(kSchemaVersion) + "); upgrade clipface");
   }
-  if (version < 1) throw GalleryError("gallery database is corrupt: " + label + " has no schema version");
+  if (version < 1)
+    throw GalleryError("gallery database is corrupt: " + label + " has no schema version");
 
   db.exec("PRAGMA foreign_keys = ON");
   if (options.mode == GalleryMode::write) {
@@ -423,16 +437,25 @@ Gallery Gallery::open(const fs::path& dir, const OpenOptions& options) {
   } catch (const std::logic_error& e) {  // stoi
     throw GalleryError("gallery database is corrupt: " + label + ": bad model entry in meta");
   }
-  if (impl->model.dim <= 0) throw GalleryError("gallery database is corrupt: " + label + ": dim <= 0");
+  if (impl->model.dim <= 0)
+    throw GalleryError("gallery database is corrupt: " + label + ": dim <= 0");
   std::lock_guard lock(impl->mutex);
   impl->ensure_index();
   return Gallery(std::move(impl));
 }
 
-const fs::path& Gallery::dir() const { return impl_->dir; }
-GalleryMode Gallery::mode() const { return impl_->mode; }
-const EmbedderInfo& Gallery::model() const { return impl_->model; }
-const GalleryOptions& Gallery::options() const { return impl_->options; }
+const fs::path& Gallery::dir() const {
+  return impl_->dir;
+}
+GalleryMode Gallery::mode() const {
+  return impl_->mode;
+}
+const EmbedderInfo& Gallery::model() const {
+  return impl_->model;
+}
+const GalleryOptions& Gallery::options() const {
+  return impl_->options;
+}
 
 void Gallery::require_model(const EmbedderInfo& other) const {
   if (!impl_->model.same_space(other)) {
@@ -450,7 +473,8 @@ std::vector<std::int64_t> Gallery::enroll(const EmbedderInfo& model,
   const auto dim = static_cast<std::size_t>(g.model.dim);
   for (std::size_t i = 0; i < faces.size(); ++i) {
     const Enrollment& e = faces[i];
-    const std::string which = "enrollment " + std::to_string(i) + " (" + e.person + ", " + e.image_path + ")";
+    const std::string which =
+        "enrollment " + std::to_string(i) + " (" + e.person + ", " + e.image_path + ")";
     if (e.person.empty()) throw InputError(which + ": empty person name");
     if (e.image_sha256.empty()) throw InputError(which + ": missing image sha256");
     if (e.embedding.size() != dim) {
@@ -486,7 +510,11 @@ std::vector<std::int64_t> Gallery::enroll(const EmbedderInfo& model,
       find_person.bind(1, e.person).step();
       const std::int64_t person_id = find_person.int64(0);
       add_image.reset();
-      add_image.bind(1, e.image_path).bind(2, e.image_sha256).bind(3, e.image_width).bind(4, e.image_height).run();
+      add_image.bind(1, e.image_path)
+          .bind(2, e.image_sha256)
+          .bind(3, e.image_width)
+          .bind(4, e.image_height)
+          .run();
       find_image.reset();
       find_image.bind(1, e.image_sha256).step();
       const std::int64_t image_id = find_image.int64(0);
@@ -516,13 +544,14 @@ std::vector<std::int64_t> Gallery::enroll(const EmbedderInfo& model,
 
   // The index follows: extend it when it reflects exactly the state this transaction started
   // from; otherwise another process changed the gallery meanwhile and the next use rebuilds it.
-  const bool now_trainable = g.index && g.index->fallback() &&
-                             g.index->size() + static_cast<std::int64_t>(ids.size()) >=
-                                 g.index->training_needed();
+  const bool now_trainable =
+      g.index && g.index->fallback() &&
+      g.index->size() + static_cast<std::int64_t>(ids.size()) >= g.index->training_needed();
   if (g.index && g.index_generation == before && !now_trainable) {
     std::vector<float> vectors;
     vectors.reserve(ids.size() * dim);
-    for (const Enrollment& e : faces) vectors.insert(vectors.end(), e.embedding.begin(), e.embedding.end());
+    for (const Enrollment& e : faces)
+      vectors.insert(vectors.end(), e.embedding.begin(), e.embedding.end());
     g.index->add(static_cast<std::int64_t>(ids.size()), ids.data(), vectors.data());
     g.index_generation = after;
     g.dirty = true;
@@ -549,7 +578,8 @@ std::vector<FaceRecord> Gallery::faces(const std::string& person) const {
   std::lock_guard lock(impl_->mutex);
   auto exists = impl_->db->prepare("SELECT 1 FROM people WHERE name = ?");
   exists.bind(1, person);
-  if (!exists.step()) throw InputError("no person named '" + person + "' in gallery " + impl_->dir.string());
+  if (!exists.step())
+    throw InputError("no person named '" + person + "' in gallery " + impl_->dir.string());
   auto stmt = impl_->db->prepare(
       "SELECT f.id, i.path, i.sha256, f.box_x, f.box_y, f.box_w, f.box_h, f.landmarks, f.score, "
       "f.crop IS NOT NULL FROM faces f JOIN people p ON p.id = f.person_id "
@@ -608,7 +638,8 @@ int Gallery::remove_person(const std::string& name) {
         "SELECT p.id, count(f.id) FROM people p LEFT JOIN faces f ON f.person_id = p.id "
         "WHERE p.name = ? GROUP BY p.id");
     find.bind(1, name);
-    if (!find.step()) throw InputError("no person named '" + name + "' in gallery " + g.dir.string());
+    if (!find.step())
+      throw InputError("no person named '" + name + "' in gallery " + g.dir.string());
     const std::int64_t person_id = find.int64(0);
     removed = static_cast<int>(find.int64(1));
     // Cascades to faces (with crops) and their embeddings.
@@ -622,8 +653,10 @@ int Gallery::remove_person(const std::string& name) {
   {
     auto checkpoint = g.db->prepare("PRAGMA wal_checkpoint(TRUNCATE)");
     if (checkpoint.step() && checkpoint.int64(0) != 0) {
-      spdlog::warn("gallery {}: other readers kept the write-ahead log from being emptied; it is "
-                   "emptied when they close", g.dir.string());
+      spdlog::warn(
+          "gallery {}: other readers kept the write-ahead log from being emptied; it is "
+          "emptied when they close",
+          g.dir.string());
     }
   }
   g.rebuild(true);
@@ -638,14 +671,18 @@ void Gallery::rename_person(const std::string& old_name, const std::string& new_
   Transaction txn(*g.db, Transaction::Kind::write);
   auto exists = g.db->prepare("SELECT 1 FROM people WHERE name = ?");
   exists.bind(1, old_name);
-  if (!exists.step()) throw InputError("no person named '" + old_name + "' in gallery " + g.dir.string());
+  if (!exists.step())
+    throw InputError("no person named '" + old_name + "' in gallery " + g.dir.string());
   exists.reset();
   exists.bind(1, new_name);
   if (exists.step()) {
     throw InputError("cannot rename '" + old_name + "' to '" + new_name + "': that name is taken");
   }
   // Face ids and vectors stay, so the index stays valid: no generation bump.
-  g.db->prepare("UPDATE people SET name = ? WHERE name = ?").bind(1, new_name).bind(2, old_name).run();
+  g.db->prepare("UPDATE people SET name = ? WHERE name = ?")
+      .bind(1, new_name)
+      .bind(2, old_name)
+      .run();
   txn.commit();
 }
 
@@ -729,8 +766,9 @@ IntegrityReport Gallery::check_integrity() const {
     report.people = count("SELECT count(*) FROM people");
     report.faces = count("SELECT count(*) FROM faces");
     report.embeddings = count("SELECT count(*) FROM embeddings");
-    if (const auto n = count("SELECT count(*) FROM faces f LEFT JOIN embeddings e ON e.face_id = f.id "
-                             "WHERE e.face_id IS NULL")) {
+    if (const auto n =
+            count("SELECT count(*) FROM faces f LEFT JOIN embeddings e ON e.face_id = f.id "
+                  "WHERE e.face_id IS NULL")) {
       problem(std::to_string(n) + " faces have no embedding");
     }
     if (const auto n = count("SELECT count(*) FROM people p WHERE NOT EXISTS "
@@ -743,8 +781,9 @@ IntegrityReport Gallery::check_integrity() const {
       const std::int64_t id = stmt.int64(0);
       face_ids.insert(id);
       if (stmt.bytes(1) != dim * sizeof(float)) {
-        problem("embedding of face " + std::to_string(id) + " has " + std::to_string(stmt.bytes(1)) +
-                " bytes, expected " + std::to_string(dim * sizeof(float)));
+        problem("embedding of face " + std::to_string(id) + " has " +
+                std::to_string(stmt.bytes(1)) + " bytes, expected " +
+                std::to_string(dim * sizeof(float)));
         continue;
       }
       const float n = norm(static_cast<const float*>(stmt.blob(1)), dim);

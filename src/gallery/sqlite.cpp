@@ -4,7 +4,8 @@
 
 namespace clipface::gallery_detail {
 
-Database::Database(const std::string& uri, int flags, std::string label) : label_(std::move(label)) {
+Database::Database(const std::string& uri, int flags, std::string label)
+    : label_(std::move(label)) {
   const int rc = sqlite3_open_v2(uri.c_str(), &db_, flags | SQLITE_OPEN_URI, nullptr);
   if (rc != SQLITE_OK) {
     std::string detail = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
@@ -15,7 +16,9 @@ Database::Database(const std::string& uri, int flags, std::string label) : label
   sqlite3_extended_result_codes(db_, 1);
 }
 
-Database::~Database() { sqlite3_close(db_); }
+Database::~Database() {
+  sqlite3_close(db_);
+}
 
 void Database::fail(int rc, std::string_view what) const {
   const std::string detail = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
@@ -23,14 +26,16 @@ void Database::fail(int rc, std::string_view what) const {
   switch (rc & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
-      throw GalleryError("gallery busy: " + label_ + " is being changed by another process; gave up after " +
+      throw GalleryError("gallery busy: " + label_ +
+                         " is being changed by another process; gave up after " +
                          std::to_string(busy_timeout_ms_) + " ms" + where);
     case SQLITE_READONLY:
     case SQLITE_PERM:
     case SQLITE_AUTH:
       throw GalleryError("gallery is read-only: cannot write " + label_ + where);
     case SQLITE_NOTADB:
-      throw GalleryError("not a clipface gallery: " + label_ + " is not an SQLite database" + where);
+      throw GalleryError("not a clipface gallery: " + label_ + " is not an SQLite database" +
+                         where);
     case SQLITE_CORRUPT:
       throw GalleryError("gallery database is corrupt: " + label_ + where);
     case SQLITE_FULL:
@@ -69,9 +74,9 @@ Statement& Statement::bind(int i, double v) {
 }
 
 Statement& Statement::bind(int i, std::string_view text) {
-  db_->check(sqlite3_bind_text(stmt_, i, text.data(), static_cast<int>(text.size()),
-                               SQLITE_TRANSIENT),
-             "bind");
+  db_->check(
+      sqlite3_bind_text(stmt_, i, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT),
+      "bind");
   return *this;
 }
 

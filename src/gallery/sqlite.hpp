@@ -28,7 +28,10 @@ class Database {
   std::int64_t last_insert_id() const { return sqlite3_last_insert_rowid(db_); }
   int changes() const { return sqlite3_changes(db_); }
   bool read_only() const { return sqlite3_db_readonly(db_, "main") == 1; }
-  void set_busy_timeout(int ms) { busy_timeout_ms_ = ms; sqlite3_busy_timeout(db_, ms); }
+  void set_busy_timeout(int ms) {
+    busy_timeout_ms_ = ms;
+    sqlite3_busy_timeout(db_, ms);
+  }
   int busy_timeout() const { return busy_timeout_ms_; }
 
   // Throws GalleryError describing `rc` (busy, read-only, foreign, corrupt, full, ...).
@@ -76,7 +79,9 @@ class Statement {
   std::string text(int col) const;
   bool is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
   const void* blob(int col) const { return sqlite3_column_blob(stmt_, col); }
-  std::size_t bytes(int col) const { return static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)); }
+  std::size_t bytes(int col) const {
+    return static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col));
+  }
 
  private:
   const Database* db_;

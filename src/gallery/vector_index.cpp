@@ -74,13 +74,16 @@ std::int64_t vectors_to_train(const faiss::Index* index) {
   std::int64_t needed = 1;
   const faiss::Index* inner = innermost(const_cast<faiss::Index*>(index));
   if (auto* ivf = dynamic_cast<const faiss::IndexIVF*>(inner)) {
-    needed = std::max<std::int64_t>(needed, kPointsPerCentroid * static_cast<std::int64_t>(ivf->nlist));
+    needed =
+        std::max<std::int64_t>(needed, kPointsPerCentroid * static_cast<std::int64_t>(ivf->nlist));
   }
   if (auto* ivfpq = dynamic_cast<const faiss::IndexIVFPQ*>(inner)) {
-    needed = std::max<std::int64_t>(needed, kPointsPerCentroid * static_cast<std::int64_t>(ivfpq->pq.ksub));
+    needed = std::max<std::int64_t>(needed,
+                                    kPointsPerCentroid * static_cast<std::int64_t>(ivfpq->pq.ksub));
   }
   if (auto* pq = dynamic_cast<const faiss::IndexPQ*>(inner)) {
-    needed = std::max<std::int64_t>(needed, kPointsPerCentroid * static_cast<std::int64_t>(pq->pq.ksub));
+    needed =
+        std::max<std::int64_t>(needed, kPointsPerCentroid * static_cast<std::int64_t>(pq->pq.ksub));
   }
   return needed;
 }
@@ -140,9 +143,10 @@ std::unique_ptr<VectorIndex> VectorIndex::build(int dim, const std::string& fact
     if (!result->index_->is_trained) {
       if (n < result->training_needed_) {
         if (n > 0) {
-          spdlog::warn("index \"{}\" needs {} vectors to train, the gallery holds {}; using exact "
-                       "search until it has enough",
-                       factory, result->training_needed_, n);
+          spdlog::warn(
+              "index \"{}\" needs {} vectors to train, the gallery holds {}; using exact "
+              "search until it has enough",
+              factory, result->training_needed_, n);
         }
         result->index_ = make_index(dim, "Flat");
         result->stamp_.fallback = true;
@@ -203,8 +207,8 @@ std::unique_ptr<VectorIndex> VectorIndex::load(const fs::path& path, int dim, st
 }
 
 void VectorIndex::save(const fs::path& path, const IndexStamp& stamp) const {
-  const fs::path temp = path.parent_path() / (path.filename().string() + ".tmp-" +
-                                             std::to_string(::getpid()));
+  const fs::path temp =
+      path.parent_path() / (path.filename().string() + ".tmp-" + std::to_string(::getpid()));
   IndexStamp written = stamp;
   written.factory = stamp_.factory;
   written.fallback = stamp_.fallback;
@@ -282,7 +286,9 @@ void VectorIndex::set_search_params(const std::string& params) {
   }
 }
 
-std::int64_t VectorIndex::size() const { return index_->ntotal; }
+std::int64_t VectorIndex::size() const {
+  return index_->ntotal;
+}
 
 std::vector<std::int64_t> VectorIndex::ids() const {
   const auto* map = dynamic_cast<const faiss::IndexIDMap*>(index_.get());

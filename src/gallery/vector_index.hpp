@@ -17,11 +17,11 @@ namespace clipface::gallery_detail {
 
 // Which database state an index file was built from.
 struct IndexStamp {
-  std::string gallery_id;      // random id of the gallery (an index of another gallery is stale)
-  std::int64_t generation = 0; // the gallery's generation counter when built
-  std::int64_t count = 0;      // vectors in the index
-  std::string factory;         // the factory string asked for
-  bool fallback = false;       // exact search used because there was too little to train on
+  std::string gallery_id;       // random id of the gallery (an index of another gallery is stale)
+  std::int64_t generation = 0;  // the gallery's generation counter when built
+  std::int64_t count = 0;       // vectors in the index
+  std::string factory;          // the factory string asked for
+  bool fallback = false;        // exact search used because there was too little to train on
 };
 
 class VectorIndex {
@@ -45,8 +45,7 @@ class VectorIndex {
   void add(std::int64_t n, const std::int64_t* ids, const float* vectors);
   // Empties the index (keeping what it learnt in training) and adds these vectors.
   void replace_all(std::int64_t n, const std::int64_t* ids, const float* vectors);
-  void search(std::int64_t n, const float* queries, int k, float* scores,
-              std::int64_t* ids) const;
+  void search(std::int64_t n, const float* queries, int k, float* scores, std::int64_t* ids) const;
   void set_search_params(const std::string& params);  // InputError when unusable
 
   std::int64_t size() const;

@@ -26,9 +26,9 @@ TEST(Distance, CosineAndL2Convert) {
 
 TEST(KnnVote, MajorityAmongFirstK1WithinThreshold) {
   const KnnVote rule{3, 6, 1.0f};
-  const std::vector<Neighbor> n = {near("bob", 0.9f), near("alice", 0.85f), near("bob", 0.8f),
-                                   near("alice", 0.79f), near("alice", 0.78f),
-                                   near("alice", 0.77f)};
+  const std::vector<Neighbor> n = {near("bob", 0.9f),    near("alice", 0.85f),
+                                   near("bob", 0.8f),    near("alice", 0.79f),
+                                   near("alice", 0.78f), near("alice", 0.77f)};
   const Decision d = decide(rule, n);
   EXPECT_EQ(d.label, "bob");  // alice would win among k2, but k1 decides first
   EXPECT_TRUE(d.known());
@@ -53,9 +53,9 @@ TEST(KnnVote, NeighboursBeyondThresholdDoNotVoteInK1Round) {
 
 TEST(KnnVote, TieInK1IsBrokenByWideningToK2) {
   const KnnVote rule{2, 5, 1.0f};
-  const std::vector<Neighbor> n = {near("alice", 0.9f), near("bob", 0.89f), near("bob", 0.8f),
-                                   near("alice", 0.7f), near("bob", 0.6f),
-                                   near("alice", 0.95f)};  // 6th: beyond k2, ignored
+  const std::vector<Neighbor> n = {
+      near("alice", 0.9f), near("bob", 0.89f), near("bob", 0.8f),
+      near("alice", 0.7f), near("bob", 0.6f),  near("alice", 0.95f)};  // 6th: beyond k2, ignored
   const Decision d = decide(rule, n);
   EXPECT_EQ(d.label, "bob");
   EXPECT_TRUE(d.widened);
@@ -67,8 +67,7 @@ TEST(KnnVote, TieInK1IsBrokenByWideningToK2) {
 
 TEST(KnnVote, SingleVoteInK1IsAStrictMajority) {
   const KnnVote rule{1, 3, 1.0f};
-  const std::vector<Neighbor> n = {near("erin", 0.7f), near("frank", 0.69f),
-                                   near("frank", 0.68f)};
+  const std::vector<Neighbor> n = {near("erin", 0.7f), near("frank", 0.69f), near("frank", 0.68f)};
   const Decision d = decide(rule, n);
   EXPECT_EQ(d.label, "erin");  // frank would win among k2, but k1 = 1 already decided
   EXPECT_FALSE(d.widened);

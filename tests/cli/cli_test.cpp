@@ -78,8 +78,11 @@ TEST_F(CliTest, EnrollFolderThenIdentifyGroupPhotosWithAnnotations) {
   ASSERT_EQ(identified.exit_code, 0) << identified.err;
   std::map<std::string, std::multiset<std::string>> labels;
   for (const auto& line : json_lines(identified.out)) {
-    labels[fs::path(line["file"].get<std::string>()).filename().string()].insert(
-        line["label"].get<std::string>());
+    // Bystanders (a third person in obama_and_biden.jpg) stay Unknown and are left out here.
+    if (line["label"] != "Unknown") {
+      labels[fs::path(line["file"].get<std::string>()).filename().string()].insert(
+          line["label"].get<std::string>());
+    }
     EXPECT_EQ(line["box"].size(), 4u);
     EXPECT_EQ(line["landmarks"].size(), 5u);
   }

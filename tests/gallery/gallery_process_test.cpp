@@ -255,7 +255,8 @@ TEST(GalleryProcesses, ReadOnlyDirectoryIsRefusedAndUnchanged) {
     g.enroll(model, batch("r", 1));
   }
   const std::string before = snapshot(dir);
-  fs::permissions(tmp.path(), fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+  fs::permissions(tmp.path(),
+                  fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
   for (const auto& entry : fs::directory_iterator(dir)) ::chmod(entry.path().c_str(), 0444);
   ::chmod(dir.c_str(), 0555);
   std::string failures;

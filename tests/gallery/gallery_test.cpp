@@ -35,8 +35,8 @@ struct Population {
       const std::string name = "person" + std::to_string(p);
       centres[name] = random_unit(rng, dim);
       for (int i = 0; i < photos; ++i) {
-        enrollments.push_back(enrollment(name, photo_of(centres[name], rng),
-                                         name + "-" + std::to_string(i)));
+        enrollments.push_back(
+            enrollment(name, photo_of(centres[name], rng), name + "-" + std::to_string(i)));
       }
     }
   }
@@ -393,7 +393,8 @@ double recall_at_1(const Gallery& g, Population& pop, const std::vector<std::int
   for (int q = 0; q < queries; ++q) {
     const auto query = pop.new_photo("person" + std::to_string(q % pop.centres.size()));
     const auto result = g.search(as_matrix({query}), 1)[0];
-    if (!result.empty() && result[0].face_id == ids[brute_force_nearest(pop.enrollments, query)]) ++same;
+    if (!result.empty() && result[0].face_id == ids[brute_force_nearest(pop.enrollments, query)])
+      ++same;
   }
   return double(same) / queries;
 }
@@ -580,8 +581,8 @@ TEST(Gallery, IntegrityCheckFindsDamage) {
     EXPECT_NE(report.problems[0].find("no embedding"), std::string::npos) << report.problems[0];
   }
   // A vector that is not unit length.
-  sql(tmp / "g" / kGalleryDbName,
-      "UPDATE embeddings SET vector = zeroblob(" + std::to_string(kDim * 4) + ") WHERE face_id = 3");
+  sql(tmp / "g" / kGalleryDbName, "UPDATE embeddings SET vector = zeroblob(" +
+                                      std::to_string(kDim * 4) + ") WHERE face_id = 3");
   EXPECT_GE(Gallery::open(tmp / "g").check_integrity().problems.size(), 2u);
 }
 
