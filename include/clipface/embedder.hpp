@@ -2,7 +2,7 @@
 // model of the face_recognition library) with its own landmarks and chips. Every embedding is a
 // unit vector, so inner product is cosine and galleries can compare any of them the same way.
 //
-// dlib: the raw 128-d descriptor has a norm of about 1.3-1.4 (measured here: 1.28-1.41) and dlib's
+// dlib: the raw 128-d descriptor has a norm of about 1.3-1.4 (MODELS.md) and dlib's
 // rule is "same person when the Euclidean distance < 0.6". On unit vectors that distance becomes
 // cosine: with raw norms near r, d_raw^2 ~= 2 r^2 (1 - cos), so d_raw = 0.6 is cos ~= 1 -
 // 0.18 / r^2 ~= 0.90 (r = 1.35), i.e. a unit-vector distance sqrt(2 - 2 cos) ~= 0.44. See

@@ -9,7 +9,8 @@ enum class Device { cpu, cuda };
 
 enum class Precision {
   fp32,  // reference precision
-  bf16,  // reduced precision through oneDNN (AVX-512 BF16 here); cosine >= 0.999 to fp32
+  bf16,  // reduced precision; for now LibTorch's CPU autocast to bfloat16 around each forward
+         // (LayerNorm kept in fp32), the hook for a faster oneDNN path; fp32 output
 };
 
 struct RuntimeOptions {

@@ -16,6 +16,13 @@ nn::Conv2d conv(int in, int out, int kernel, int stride = 1, int padding = 0) {
   return nn::Conv2d(nn::Conv2dOptions(in, out, kernel).stride(stride).padding(padding).bias(false));
 }
 
+// LayerNorm in float32 whatever the input dtype, as openai/CLIP's LayerNorm subclass does (and
+// needed under bf16 autocast, where LibTorch's layer_norm rejects bf16 input with fp32 weights).
+torch::Tensor norm(nn::LayerNorm& ln, const torch::Tensor& x) {
+  if (x.scalar_type() == torch::kFloat) return ln(x);
+  return ln(x.to(torch::kFloat)).to(x.scalar_type());
+}
+
 // [N, L, heads * head_dim] -> [N, heads, L, head_dim]
 torch::Tensor split_heads(const torch::Tensor& x, int heads) {
   return x.view({x.size(0), x.size(1), heads, x.size(2) / heads}).transpose(1, 2);
@@ -151,8 +158,8 @@ ResidualAttentionBlockImpl::ResidualAttentionBlockImpl(int width, int heads,
 }
 
 torch::Tensor ResidualAttentionBlockImpl::forward(torch::Tensor x, const torch::Tensor& mask) {
-  x = x + attn(ln_1(x), mask);
-  return x + mlp(ln_2(x));
+  x = x + attn(norm(ln_1, x), mask);
+  return x + mlp(norm(ln_2, x));
 }
 
 TransformerImpl::TransformerImpl(int width, int layers, int heads, Activation activation) {
@@ -191,8 +198,9 @@ torch::Tensor VisionTransformerImpl::forward(const torch::Tensor& pixels) {
   x = x.flatten(2).transpose(1, 2);          // [N, grid^2, width]
   torch::Tensor cls = class_embedding.to(x.dtype()).expand({x.size(0), 1, x.size(2)});
   x = torch::cat({cls, x}, 1) + positional_embedding.to(x.dtype());
-  x = transformer(ln_pre(x));
-  return torch::matmul(ln_post(x.select(1, 0)), proj);
+  x = transformer(norm(ln_pre, x));
+  torch::Tensor cls_out = norm(ln_post, x.select(1, 0));
+  return torch::matmul(cls_out, proj.to(cls_out.dtype()));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -325,7 +333,8 @@ torch::Tensor ClipNetImpl::encode_text(const torch::Tensor& tokens) {
   // layer norm is per position, so applying it after the selection gives the same rows.
   const torch::Tensor rows = torch::arange(x.size(0), ids.options());
   x = x.index({rows, ids.argmax(-1)});
-  return torch::matmul(ln_final(x), text_projection);
+  x = norm(ln_final, x);
+  return torch::matmul(x, text_projection.to(x.dtype()));
 }
 
 ClipNet build_clip_net(const ClipConfig& c) {

@@ -1,6 +1,6 @@
 // `clipface detect` end to end: JSON output, saved crops, and one clear line for bad input.
-#include <nlohmann/json.hpp>
 #include <algorithm>
+#include <nlohmann/json.hpp>
 
 #include "support/test_env.hpp"
 
