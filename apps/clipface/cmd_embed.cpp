@@ -80,17 +80,23 @@ int run_embed(const EmbedArgs& args) {
       top = std::max(top, scale * cosine.at(i, t));
     }
     float sum = 0;
-    for (std::size_t t = 0; t < cosine.cols; ++t) sum += probs.at(i, t) = std::exp(scale * cosine.at(i, t) - top);
+    for (std::size_t t = 0; t < cosine.cols; ++t)
+      sum += probs.at(i, t) = std::exp(scale * cosine.at(i, t) - top);
     for (std::size_t t = 0; t < cosine.cols; ++t) probs.at(i, t) /= sum;
   }
 
   if (args.json) {
-    if (info.random_weights) std::fprintf(stderr, "clipface: warning: %s\n", random_warning(info).c_str());
+    if (info.random_weights)
+      std::fprintf(stderr, "clipface: warning: %s\n", random_warning(info).c_str());
     nlohmann::json out;
-    out["model"] = {{"name", info.name},          {"path", info.path},
-                    {"sha256", info.sha256},      {"format", info.format},
-                    {"vision", info.vision},      {"embed_dim", info.embed_dim},
-                    {"image_size", info.image_size}, {"activation", info.activation},
+    out["model"] = {{"name", info.name},
+                    {"path", info.path},
+                    {"sha256", info.sha256},
+                    {"format", info.format},
+                    {"vision", info.vision},
+                    {"embed_dim", info.embed_dim},
+                    {"image_size", info.image_size},
+                    {"activation", info.activation},
                     {"random_weights", info.random_weights}};
     if (info.random_weights) out["warning"] = random_warning(info);
     out["device"] = to_string(model.runtime().device);
@@ -110,17 +116,19 @@ int run_embed(const EmbedArgs& args) {
   if (info.random_weights) {
     std::printf("*** %s ***\n", random_warning(info).c_str());
   }
-  std::printf("model: %s (%s, %s tower, embed %d, %s)%s%s\n", info.name.c_str(), info.format.c_str(),
-              info.vision.c_str(), info.embed_dim, info.activation.c_str(),
+  std::printf("model: %s (%s, %s tower, embed %d, %s)%s%s\n", info.name.c_str(),
+              info.format.c_str(), info.vision.c_str(), info.embed_dim, info.activation.c_str(),
               info.sha256.empty() ? "" : " sha256 ", info.sha256.substr(0, 12).c_str());
   std::printf("%zu image(s), %zu text(s), embeddings %s\n", images.size(), args.texts.size(),
               normalize ? "L2-normalised" : "not normalised");
   if (cosine.rows == 0 || cosine.cols == 0) return 0;
-  for (std::size_t t = 0; t < args.texts.size(); ++t) std::printf("  [t%zu] %s\n", t + 1, args.texts[t].c_str());
+  for (std::size_t t = 0; t < args.texts.size(); ++t)
+    std::printf("  [t%zu] %s\n", t + 1, args.texts[t].c_str());
 
   auto print_table = [&](const char* title, const Matrix& m) {
     std::printf("\n%s\n%-28s", title, "image");
-    for (std::size_t t = 0; t < m.cols; ++t) std::printf(" %8s", ("t" + std::to_string(t + 1)).c_str());
+    for (std::size_t t = 0; t < m.cols; ++t)
+      std::printf(" %8s", ("t" + std::to_string(t + 1)).c_str());
     std::printf("\n");
     for (std::size_t i = 0; i < m.rows; ++i) {
       std::string name = std::filesystem::path(args.images[i]).filename().string();
@@ -131,8 +139,10 @@ int run_embed(const EmbedArgs& args) {
     }
   };
   print_table("cosine similarity", cosine);
-  print_table(("softmax over texts of logit_scale * cosine (logit_scale " + std::to_string(scale) + ")").c_str(),
-              probs);
+  print_table(
+      ("softmax over texts of logit_scale * cosine (logit_scale " + std::to_string(scale) + ")")
+          .c_str(),
+      probs);
   return 0;
 }
 
@@ -140,18 +150,22 @@ const bool registered = register_command(
     "embed", "CLIP embeddings of images and texts, and their similarity table",
     [](CLI::App& app) -> Runner {
       auto args = std::make_shared<EmbedArgs>();
-      app.add_option("-m,--model", args->model, "CLIP weight file, or a name under the models folder");
-      app.add_option("--arch", args->arch,
-                     "build an official architecture with RANDOM weights (speed tests): ViT-B-32, RN50, ...");
+      app.add_option("-m,--model", args->model,
+                     "CLIP weight file, or a name under the models folder");
+      app.add_option(
+          "--arch", args->arch,
+          "build an official architecture with RANDOM weights (speed tests): ViT-B-32, RN50, ...");
       app.add_option("-i,--image", args->images, "image files")->expected(1, -1);
       app.add_option("-t,--text", args->texts, "texts (prompts)")->expected(1, -1);
       app.add_option("--device", args->device, "cpu or cuda")->capture_default_str();
-      app.add_option("--threads", args->threads, "intra-op threads (0 = all cores)")->capture_default_str();
+      app.add_option("--threads", args->threads, "intra-op threads (0 = all cores)")
+          ->capture_default_str();
       app.add_option("--batch-size", args->batch_size, "images or texts per forward pass")
           ->capture_default_str();
       app.add_option("--precision", args->precision, "fp32 or bf16")->capture_default_str();
       app.add_flag("--json", args->json, "print embeddings and similarities as JSON");
-      app.add_flag("--no-normalize", args->no_normalize, "print raw (not L2-normalised) embeddings");
+      app.add_flag("--no-normalize", args->no_normalize,
+                   "print raw (not L2-normalised) embeddings");
       return [args] { return run_embed(*args); };
     });
 

@@ -20,7 +20,10 @@ struct TokenizeOptions {
 
 std::string join(const std::vector<std::string>& parts) {
   std::string out;
-  for (const auto& part : parts) out += (out.empty() ? "" : " ") + part;
+  for (const auto& part : parts) {
+    if (!out.empty()) out += ' ';
+    out += part;
+  }
   return out;
 }
 
@@ -42,10 +45,14 @@ int run_tokenize(const TokenizeOptions& options) {
                          {"length", length},
                          {"eot_index", eot - tokens.begin()},
                          {"tokens", tokens}};
-      std::printf("%s\n", out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+      std::printf("%s\n",
+                  out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     } else {
       std::string ids;
-      for (std::size_t i = 0; i < length; ++i) ids += (i ? " " : "") + std::to_string(tokens[i]);
+      for (std::size_t i = 0; i < length; ++i) {
+        if (i > 0) ids += ' ';
+        ids += std::to_string(tokens[i]);
+      }
       std::printf("text: %s\nbpe:  %s\nids:  %s  (%zu of %zu, zero padded%s)\n\n", text.c_str(),
                   join(bpe).c_str(), ids.c_str(), length, tokens.size(),
                   bpe.size() + 2 > tokens.size() ? ", truncated" : "");
@@ -60,7 +67,7 @@ int run_tokenize(const TokenizeOptions& options) {
       sub.add_option("text", options->texts, "texts to tokenize")->required();
       sub.add_flag("--json", options->json, "one JSON object per text and line");
       sub.add_option("--context", options->context, "context length (ids per text, padded)")
-          ->check(CLI::PositiveNumber);
+          ->check(CLI::Range(1, 1 << 20));
       sub.add_option("--vocab", options->vocab,
                      "bpe_simple_vocab_16e6.txt.gz (default: models dir, then "
                      "$CLIPFACE_SHARED/models/clip)");

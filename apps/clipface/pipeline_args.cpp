@@ -1,5 +1,9 @@
 #include "pipeline_args.hpp"
 
+#include <filesystem>
+
+#include "clipface/paths.hpp"
+
 namespace clipface::app {
 
 void PipelineArgs::add_to(CLI::App& app) {
@@ -41,9 +45,16 @@ PipelineOptions PipelineArgs::options(const std::string& fallback_embedder,
 }
 
 std::string embedder_spec_for(const EmbedderInfo& info) {
-  // EmbedderInfo names are "dlib-..." or "clip:<stem>" / "clip-random:<arch>": the CLIP ones are
-  // already specs; the model file is found again by name under models_dir().
+  // EmbedderInfo names are "dlib-..." or "clip:<stem>" / "clip-random:<arch>". A CLIP weight file
+  // is looked for again under models_dir() by its stem; a file kept elsewhere needs --embedder.
   if (info.name.rfind("dlib", 0) == 0) return "dlib";
+  const std::string prefix = "clip:";
+  if (info.name.rfind(prefix, 0) == 0) {
+    const std::string stem = info.name.substr(prefix.size());
+    for (const char* ext : {".pt", ".safetensors"}) {
+      if (std::filesystem::exists(models_dir() / (stem + ext))) return prefix + stem + ext;
+    }
+  }
   return info.name;
 }
 

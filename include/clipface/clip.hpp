@@ -19,10 +19,11 @@ class Tokenizer;
 
 // What a loaded model is; read off the checkpoint's tensor shapes, never from a config file.
 struct ClipInfo {
-  std::string name;        // "ViT-B-32", a file stem, ...
-  std::string path;        // weight file ("" for random weights)
-  std::string sha256;      // of the weight file ("" for random weights)
-  std::string format;      // "openai-torchscript" | "openclip-safetensors" | "hf-safetensors" | "random"
+  std::string name;    // "ViT-B-32", a file stem, ...
+  std::string path;    // weight file ("" for random weights)
+  std::string sha256;  // of the weight file ("" for random weights)
+  // "openai-torchscript" | "openclip-safetensors" | "hf-safetensors" | "random"
+  std::string format;
   std::string vision;      // "vit" | "resnet"
   std::string activation;  // "quick_gelu" (OpenAI) | "gelu" (most OpenCLIP)
   bool random_weights = false;
@@ -31,8 +32,8 @@ struct ClipInfo {
   int context_length = 77;
   int vocab_size = 49408;
   int vision_width = 0;
-  int vision_patch_size = 0;               // ViT only
-  std::vector<int> vision_layers;          // one count for ViT, four stages for ResNet
+  int vision_patch_size = 0;       // ViT only
+  std::vector<int> vision_layers;  // one count for ViT, four stages for ResNet
   int vision_heads = 0;
   int text_width = 0;
   int text_layers = 0;
@@ -62,10 +63,11 @@ class ClipModel {
   float logit_scale() const;  // exp(logit_scale), as the reference multiplies logits by it
 
   // Any number of 8-bit BGR/grey images; batched internally. One row per image.
-  Matrix encode_images(const std::vector<cv::Mat>& images, ImageResize resize = ImageResize::center_crop,
-                       bool normalize = true) const;
+  Matrix encode_images(const std::vector<cv::Mat>& images,
+                       ImageResize resize = ImageResize::center_crop, bool normalize = true) const;
   // Already preprocessed pixels: n x 3 x S x S floats (clip_pixels() layout).
-  Matrix encode_pixels(const std::vector<float>& pixels, std::size_t n, bool normalize = true) const;
+  Matrix encode_pixels(const std::vector<float>& pixels, std::size_t n,
+                       bool normalize = true) const;
   Matrix encode_texts(const std::vector<std::string>& texts, bool normalize = true) const;
   // Token rows of context_length ids each (as Tokenizer::tokenize returns).
   Matrix encode_tokens(const std::vector<std::vector<std::int32_t>>& tokens,

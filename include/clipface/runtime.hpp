@@ -16,8 +16,8 @@ enum class Precision {
 struct RuntimeOptions {
   Device device = Device::cpu;
   Precision precision = Precision::fp32;
-  int threads = 0;       // intra-op threads; 0 = all cores
-  int batch_size = 32;   // callers pass any count; the engine batches internally
+  int threads = 0;      // intra-op threads; 0 = all cores
+  int batch_size = 32;  // callers pass any count; the engine batches internally
 };
 
 Device parse_device(const std::string& name);        // "cpu" | "cuda"; InputError otherwise

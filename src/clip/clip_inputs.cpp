@@ -9,7 +9,8 @@ namespace clipface {
 
 const Tokenizer& ClipModel::tokenizer() const {
   std::lock_guard lock(impl_->tokenizer_mutex);
-  if (!impl_->tokenizer) impl_->tokenizer = std::make_shared<const Tokenizer>(Tokenizer::load_default());
+  if (!impl_->tokenizer)
+    impl_->tokenizer = std::make_shared<const Tokenizer>(Tokenizer::load_default());
   return *impl_->tokenizer;
 }
 
@@ -33,7 +34,8 @@ Matrix ClipModel::encode_images(const std::vector<cv::Mat>& images, ImageResize 
         pixels.clear();
         pixels.reserve(count * per_image);
         for (std::size_t i = begin; i < begin + count; ++i) {
-          if (images[i].empty()) throw InputError("encode_images: image " + std::to_string(i) + " is empty");
+          if (images[i].empty())
+            throw InputError("encode_images: image " + std::to_string(i) + " is empty");
           append_clip_pixels(images[i], size, resize, pixels);
         }
         const torch::Tensor batch = torch::from_blob(

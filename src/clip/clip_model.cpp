@@ -101,8 +101,10 @@ Activation choose_activation(const ClipLoadOptions& options, const clip::WeightF
     return Activation::quick_gelu;
   }
   std::string name = path.filename().string();
-  if (auto it = weights.metadata.find("model"); it != weights.metadata.end()) name += " " + it->second;
-  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char ch) { return std::tolower(ch); });
+  if (auto it = weights.metadata.find("model"); it != weights.metadata.end())
+    name += " " + it->second;
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](unsigned char ch) { return std::tolower(ch); });
   reason = "model name";
   if (name.find("quickgelu") != std::string::npos || name.find("openai") != std::string::npos) {
     return Activation::quick_gelu;
@@ -214,10 +216,16 @@ ClipModel ClipModel::random(const std::string& architecture, const ClipLoadOptio
   return ClipModel(std::move(impl));
 }
 
-std::vector<std::string> ClipModel::architectures() { return clip::official_names(); }
+std::vector<std::string> ClipModel::architectures() {
+  return clip::official_names();
+}
 
-const ClipInfo& ClipModel::info() const { return impl_->info; }
-const RuntimeOptions& ClipModel::runtime() const { return impl_->runtime; }
+const ClipInfo& ClipModel::info() const {
+  return impl_->info;
+}
+const RuntimeOptions& ClipModel::runtime() const {
+  return impl_->runtime;
+}
 
 float ClipModel::logit_scale() const {
   c10::InferenceMode inference;
@@ -238,9 +246,9 @@ Matrix ClipModel::encode_pixels(const std::vector<float>& pixels, std::size_t n,
       n,
       [&](std::size_t begin, std::size_t count) {
         // A view of the caller's buffer; nothing writes to it.
-        const torch::Tensor batch = torch::from_blob(
-            const_cast<float*>(pixels.data() + begin * per_image),
-            {static_cast<int64_t>(count), 3, s, s}, torch::kFloat);
+        const torch::Tensor batch =
+            torch::from_blob(const_cast<float*>(pixels.data() + begin * per_image),
+                             {static_cast<int64_t>(count), 3, s, s}, torch::kFloat);
         return impl_->image_features(batch);
       },
       normalize);
@@ -267,9 +275,8 @@ Matrix ClipModel::encode_tokens(const std::vector<std::vector<std::int32_t>>& to
   return impl_->run_batched(
       tokens.size(),
       [&](std::size_t begin, std::size_t count) {
-        torch::Tensor batch = torch::empty({static_cast<int64_t>(count),
-                                            static_cast<int64_t>(context)},
-                                           torch::kLong);
+        torch::Tensor batch = torch::empty(
+            {static_cast<int64_t>(count), static_cast<int64_t>(context)}, torch::kLong);
         auto* ids = batch.data_ptr<int64_t>();
         for (std::size_t r = 0; r < count; ++r) {
           std::copy(tokens[begin + r].begin(), tokens[begin + r].end(), ids + r * context);

@@ -32,10 +32,10 @@ struct ClipModel::Impl {
 
   // Runs `batch_forward` over `n` rows in chunks of runtime.batch_size, with autograd off, and
   // gathers the (optionally L2-normalised) rows into a Matrix.
-  Matrix run_batched(std::size_t n,
-                     const std::function<torch::Tensor(std::size_t begin, std::size_t count)>&
-                         batch_forward,
-                     bool normalize) const;
+  Matrix run_batched(
+      std::size_t n,
+      const std::function<torch::Tensor(std::size_t begin, std::size_t count)>& batch_forward,
+      bool normalize) const;
 };
 
 namespace clip {

@@ -10,7 +10,9 @@ namespace clipface::clip {
 namespace nn = torch::nn;
 namespace {
 
-nn::LayerNorm layer_norm(int width) { return nn::LayerNorm(nn::LayerNormOptions({width}).eps(1e-5)); }
+nn::LayerNorm layer_norm(int width) {
+  return nn::LayerNorm(nn::LayerNormOptions({width}).eps(1e-5));
+}
 
 nn::Conv2d conv(int in, int out, int kernel, int stride = 1, int padding = 0) {
   return nn::Conv2d(nn::Conv2dOptions(in, out, kernel).stride(stride).padding(padding).bias(false));
@@ -113,7 +115,7 @@ ClipConfig official_config(const std::string& name) {
 
 std::vector<std::string> official_names() {
   // Listed in the order people know them, not alphabetically.
-  return {"RN50",     "RN101",    "RN50x4",   "RN50x16",  "RN50x64",
+  return {"RN50",     "RN101",    "RN50x4",   "RN50x16",     "RN50x64",
           "ViT-B-32", "ViT-B-16", "ViT-L-14", "ViT-L-14-336"};
 }
 
@@ -194,8 +196,8 @@ VisionTransformerImpl::VisionTransformerImpl(const ClipConfig& c) {
 }
 
 torch::Tensor VisionTransformerImpl::forward(const torch::Tensor& pixels) {
-  torch::Tensor x = conv1(pixels);           // [N, width, grid, grid]
-  x = x.flatten(2).transpose(1, 2);          // [N, grid^2, width]
+  torch::Tensor x = conv1(pixels);   // [N, width, grid, grid]
+  x = x.flatten(2).transpose(1, 2);  // [N, grid^2, width]
   torch::Tensor cls = class_embedding.to(x.dtype()).expand({x.size(0), 1, x.size(2)});
   x = torch::cat({cls, x}, 1) + positional_embedding.to(x.dtype());
   x = transformer(norm(ln_pre, x));
@@ -231,12 +233,11 @@ torch::Tensor BottleneckImpl::forward(const torch::Tensor& x) {
   return torch::relu_(out);
 }
 
-AttentionPool2dImpl::AttentionPool2dImpl(int spacial_dim, int embed_dim, int heads_,
-                                         int output_dim)
+AttentionPool2dImpl::AttentionPool2dImpl(int spacial_dim, int embed_dim, int heads_, int output_dim)
     : heads(heads_) {
   if (heads <= 0 || embed_dim % heads != 0) {
-    throw ModelError("attention pool width " + std::to_string(embed_dim) +
-                     " does not split into " + std::to_string(heads) + " heads");
+    throw ModelError("attention pool width " + std::to_string(embed_dim) + " does not split into " +
+                     std::to_string(heads) + " heads");
   }
   positional_embedding = register_parameter(
       "positional_embedding", torch::randn({spacial_dim * spacial_dim + 1, embed_dim}) /
@@ -326,8 +327,7 @@ torch::Tensor ClipNetImpl::encode_text(const torch::Tensor& tokens) {
   x = x + positional_embedding.to(x.dtype());
   const int64_t length = x.size(1);
   const torch::Tensor causal =
-      torch::full({length, length}, -std::numeric_limits<float>::infinity(), x.options())
-          .triu_(1);
+      torch::full({length, length}, -std::numeric_limits<float>::infinity(), x.options()).triu_(1);
   x = transformer(x, causal);
   // Pool at the first end-of-text token (the largest id), then ln_final and projection; the
   // layer norm is per position, so applying it after the selection gives the same rows.

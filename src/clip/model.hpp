@@ -137,7 +137,7 @@ class ModifiedResNetImpl : public torch::nn::Module {
 
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
   torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
-  std::vector<torch::nn::ModuleList> layers;        // layer1..layer4
+  std::vector<torch::nn::ModuleList> layers;          // layer1..layer4
   std::vector<std::vector<Bottleneck>> stage_blocks;  // the same blocks, typed
   AttentionPool2d attnpool{nullptr};
 };
@@ -152,8 +152,8 @@ class ClipNetImpl : public torch::nn::Module {
   torch::Tensor encode_text(const torch::Tensor& tokens);   // int [N, context] -> [N, embed_dim]
 
   ClipConfig config;
-  VisionTransformer vit{nullptr};     // registered as "visual" when config.is_vit()
-  ModifiedResNet resnet{nullptr};     // registered as "visual" otherwise
+  VisionTransformer vit{nullptr};  // registered as "visual" when config.is_vit()
+  ModifiedResNet resnet{nullptr};  // registered as "visual" otherwise
   Transformer transformer{nullptr};
   torch::nn::Embedding token_embedding{nullptr};
   torch::Tensor positional_embedding, text_projection, logit_scale;

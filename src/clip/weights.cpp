@@ -43,7 +43,8 @@ bool starts_with(const std::string& s, const std::string& prefix) {
   return s.compare(0, prefix.size(), prefix) == 0;
 }
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 // Checkpoints saved from DistributedDataParallel carry "module." on every key.
@@ -94,8 +95,10 @@ StateDict read_torchscript(const fs::path& path) {
   try {
     module = torch::jit::load(path.string(), torch::kCPU);
   } catch (const c10::Error& e) {
-    fail(path.string(), "cannot read TorchScript archive (truncated, corrupt, or a torch.save "
-                        "file rather than a TorchScript archive): " + first_line(e));
+    fail(path.string(),
+         "cannot read TorchScript archive (truncated, corrupt, or a torch.save "
+         "file rather than a TorchScript archive): " +
+             first_line(e));
   } catch (const std::exception& e) {
     fail(path.string(), std::string("cannot read TorchScript archive: ") + e.what());
   }
@@ -119,7 +122,8 @@ SafetensorsFile read_safetensors(const fs::path& path) {
   std::error_code ec;
   const std::uint64_t file_size = fs::file_size(path, ec);
   if (ec) fail(file, "cannot read file size");
-  if (file_size < 8) fail(file, "truncated safetensors file (" + std::to_string(file_size) + " bytes)");
+  if (file_size < 8)
+    fail(file, "truncated safetensors file (" + std::to_string(file_size) + " bytes)");
   unsigned char length_bytes[8];
   in.read(reinterpret_cast<char*>(length_bytes), 8);
   std::uint64_t header_length = 0;
@@ -182,9 +186,8 @@ SafetensorsFile read_safetensors(const fs::path& path) {
     torch::Tensor t = torch::empty(shape, torch::TensorOptions().dtype(dtype->dtype));
     const std::uint64_t expected = static_cast<std::uint64_t>(t.numel()) * t.element_size();
     if (end - begin != expected) {
-      fail(file, where + " of shape " + shape_string(shape) + " needs " +
-                     std::to_string(expected) + " bytes, data_offsets give " +
-                     std::to_string(end - begin));
+      fail(file, where + " of shape " + shape_string(shape) + " needs " + std::to_string(expected) +
+                     " bytes, data_offsets give " + std::to_string(end - begin));
     }
     in.seekg(static_cast<std::streamoff>(data_start + begin));
     in.read(static_cast<char*>(t.data_ptr()), static_cast<std::streamsize>(expected));
@@ -419,8 +422,9 @@ ClipConfig config_from_state_dict(const StateDict& tensors, const std::string& f
   bool has_visual = false;
   for (const auto& [name, t] : tensors) has_visual = has_visual || starts_with(name, "visual.");
   if (!has_text && !has_visual) {
-    fail(file, "not a CLIP model: none of its " + std::to_string(tensors.size()) +
-                   " tensors has a CLIP name (e.g. 'token_embedding.weight', 'visual.conv1.weight')");
+    fail(file,
+         "not a CLIP model: none of its " + std::to_string(tensors.size()) +
+             " tensors has a CLIP name (e.g. 'token_embedding.weight', 'visual.conv1.weight')");
   }
   auto need = [&](const std::string& name, std::size_t dims) -> const torch::Tensor& {
     auto it = tensors.find(name);
@@ -452,20 +456,21 @@ ClipConfig config_from_state_dict(const StateDict& tensors, const std::string& f
   };
 
   ClipConfig c;
-  const bool vit = tensors.count("visual.class_embedding") ||
-                   count_blocks("visual.transformer.resblocks.") > 0;
+  const bool vit =
+      tensors.count("visual.class_embedding") || count_blocks("visual.transformer.resblocks.") > 0;
   if (vit) {
     const auto& conv1 = need("visual.conv1.weight", 4);
     c.vision_width = static_cast<int>(conv1.size(0));
     c.vision_layers = {count_blocks("visual.transformer.resblocks.")};
     c.vision_patch_size = static_cast<int>(conv1.size(-1));
-    c.image_resolution =
-        c.vision_patch_size * grid_of(need("visual.positional_embedding", 2), "visual.positional_embedding");
+    c.image_resolution = c.vision_patch_size * grid_of(need("visual.positional_embedding", 2),
+                                                       "visual.positional_embedding");
   } else {
     c.vision_layers.clear();
     for (int stage = 1; stage <= 4; ++stage) {
       const int blocks = count_blocks("visual.layer" + std::to_string(stage) + ".");
-      if (blocks == 0) fail(file, "missing tensor 'visual.layer" + std::to_string(stage) + ".0.conv1.weight'");
+      if (blocks == 0)
+        fail(file, "missing tensor 'visual.layer" + std::to_string(stage) + ".0.conv1.weight'");
       c.vision_layers.push_back(blocks);
     }
     c.vision_width = static_cast<int>(need("visual.layer1.0.conv1.weight", 4).size(0));
@@ -483,7 +488,8 @@ ClipConfig config_from_state_dict(const StateDict& tensors, const std::string& f
     fail(file, "text width " + std::to_string(c.transformer_width) + " or vision width " +
                    std::to_string(c.vision_width) + " is too small for CLIP's 64-wide heads");
   }
-  if (c.transformer_layers == 0) fail(file, "missing tensor 'transformer.resblocks.0.attn.in_proj_weight'");
+  if (c.transformer_layers == 0)
+    fail(file, "missing tensor 'transformer.resblocks.0.attn.in_proj_weight'");
   if (vit && c.vision_layers[0] == 0) {
     fail(file, "missing tensor 'visual.transformer.resblocks.0.attn.in_proj_weight'");
   }

@@ -9,7 +9,9 @@ constexpr char32_t kReplacement = 0xFFFD;
 constexpr std::uint32_t kTooLarge = 0x110000;  // saturates long numbers: Python ints never overflow
 constexpr std::size_t kMaxNameLength = 32;     // the {1,32} in Python's _charref pattern
 
-bool is_ascii_digit(char32_t c) { return c >= '0' && c <= '9'; }
+bool is_ascii_digit(char32_t c) {
+  return c >= '0' && c <= '9';
+}
 bool is_ascii_hex_digit(char32_t c) {
   return is_ascii_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }

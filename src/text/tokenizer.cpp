@@ -67,8 +67,8 @@ std::string code_point_utf8(char32_t c) {
 
 // Invalid UTF-8 becomes U+FFFD, one per maximal bad sequence (as Python's errors="replace").
 std::u32string to_utf32(std::string_view utf8) {
-  const icu::UnicodeString text =
-      icu::UnicodeString::fromUTF8(icu::StringPiece(utf8.data(), static_cast<int32_t>(utf8.size())));
+  const icu::UnicodeString text = icu::UnicodeString::fromUTF8(
+      icu::StringPiece(utf8.data(), static_cast<int32_t>(utf8.size())));
   std::u32string out(static_cast<std::size_t>(text.countChar32()), U'\0');
   UErrorCode status = U_ZERO_ERROR;
   text.toUTF32(reinterpret_cast<UChar32*>(out.data()), static_cast<int32_t>(out.size()), status);
@@ -84,7 +84,9 @@ bool is_python_space(char32_t c) {
 }
 
 // The `regex` module's \s.
-bool is_regex_space(char32_t c) { return u_hasBinaryProperty(static_cast<UChar32>(c), UCHAR_WHITE_SPACE); }
+bool is_regex_space(char32_t c) {
+  return u_hasBinaryProperty(static_cast<UChar32>(c), UCHAR_WHITE_SPACE);
+}
 
 std::u32string python_strip(std::u32string_view text) {
   std::size_t begin = 0;
@@ -118,16 +120,15 @@ std::vector<std::string> split_code_points(std::string_view utf8) {
     const int32_t start = i;
     UChar32 c;
     U8_NEXT(bytes, i, length, c);
-    symbols.emplace_back(utf8.substr(static_cast<std::size_t>(start),
-                                     static_cast<std::size_t>(i - start)));
+    symbols.emplace_back(
+        utf8.substr(static_cast<std::size_t>(start), static_cast<std::size_t>(i - start)));
   }
   return symbols;
 }
 
 std::string read_gzip(const fs::path& path) {
   std::error_code ec;
-  if (!fs::exists(path, ec))
-    throw ModelError("BPE vocabulary not found: " + path.string());
+  if (!fs::exists(path, ec)) throw ModelError("BPE vocabulary not found: " + path.string());
   gzFile file = gzopen(path.c_str(), "rb");
   if (!file) throw ModelError("cannot open BPE vocabulary " + path.string());
   std::string data;
@@ -150,9 +151,9 @@ std::string read_gzip(const fs::path& path) {
 }  // namespace
 
 struct Tokenizer::Impl {
-  std::array<std::string, 256> byte_encoder;        // byte -> UTF-8 of its printable symbol
+  std::array<std::string, 256> byte_encoder;  // byte -> UTF-8 of its printable symbol
   std::unordered_map<char32_t, unsigned char> byte_decoder;
-  std::vector<std::string> vocab;                   // id -> token string (decoder)
+  std::vector<std::string> vocab;  // id -> token string (decoder)
   std::unordered_map<std::string, std::int32_t> encoder;
   std::unordered_map<std::string, int> merge_ranks;  // "first second" -> rank
   std::unique_ptr<icu::RegexPattern> pattern;
@@ -179,7 +180,8 @@ struct Tokenizer::Impl {
     std::unique_ptr<icu::RegexMatcher> matcher(pattern->matcher(cleaned, status));
     if (U_FAILURE(status)) throw Error(std::string("ICU regex matcher: ") + u_errorName(status));
     std::vector<std::string> pieces;
-    while (matcher->find(status) && U_SUCCESS(status)) pieces.push_back(to_utf8(matcher->group(status)));
+    while (matcher->find(status) && U_SUCCESS(status))
+      pieces.push_back(to_utf8(matcher->group(status)));
     if (U_FAILURE(status)) throw Error(std::string("ICU regex search: ") + u_errorName(status));
     return pieces;
   }
@@ -331,7 +333,8 @@ Tokenizer Tokenizer::load_default() {
   for (const auto& candidate : candidates) {
     std::error_code ec;
     if (fs::is_regular_file(candidate, ec)) return load(candidate);
-    looked += (looked.empty() ? "" : ", ") + candidate.string();
+    if (!looked.empty()) looked += ", ";
+    looked += candidate.string();
   }
   throw ModelError(std::string("BPE vocabulary ") + kVocabFileName + " not found (looked in " +
                    looked + (std::getenv("CLIPFACE_SHARED") ? "" : "; CLIPFACE_SHARED is not set") +
@@ -348,7 +351,8 @@ std::vector<std::string> Tokenizer::pretokenize(std::string_view text) const {
 
 std::vector<std::string> Tokenizer::bpe_strings(std::string_view text) const {
   std::vector<std::string> strings;
-  for (std::int32_t id : impl_->encode(text)) strings.push_back(impl_->vocab[static_cast<std::size_t>(id)]);
+  for (std::int32_t id : impl_->encode(text))
+    strings.push_back(impl_->vocab[static_cast<std::size_t>(id)]);
   return strings;
 }
 
@@ -381,7 +385,8 @@ std::string Tokenizer::decode(const std::vector<std::int32_t>& ids) const {
     symbols += impl_->vocab[static_cast<std::size_t>(id)];
   }
   std::string bytes;
-  for (char32_t c : to_utf32(symbols)) bytes.push_back(static_cast<char>(impl_->byte_decoder.at(c)));
+  for (char32_t c : to_utf32(symbols))
+    bytes.push_back(static_cast<char>(impl_->byte_decoder.at(c)));
   std::string text = to_utf8(icu::UnicodeString::fromUTF8(bytes));
   std::string out;
   for (std::size_t pos = 0;;) {

@@ -190,5 +190,33 @@ TEST_F(CliTest, ModelMismatchIsRefused) {
   EXPECT_EQ(before, sha256_file(fs::path(gallery_) / "gallery.db"));
 }
 
+// The same flow with a CLIP model: the random-weight fixture proves the plumbing (enroll, index,
+// search, vote, output), not accuracy.
+TEST_F(CliTest, ClipFixtureModelRunsTheWholeFlow) {
+  CLIPFACE_REQUIRE_SHARED("fixtures/clip/vit-tiny.safetensors");
+  const std::string model = "clip:" + shared_path("fixtures/clip/vit-tiny.safetensors").string();
+  testing::make_people_dir(work_.path() / "people",
+                           {{"barack_obama", kExamples + "/barack_obama/obama.jpg"},
+                            {"barack_obama", kExamples + "/barack_obama/obama1.jpg"},
+                            {"joe_biden", kExamples + "/joe_biden/biden.jpg"}});
+  const auto enrolled = cli({"enroll", gallery_, (work_.path() / "people").string(), "--embedder",
+                             model, "--json"});
+  ASSERT_EQ(enrolled.exit_code, 0) << enrolled.err;
+  EXPECT_EQ(nlohmann::json::parse(enrolled.out)["faces"], 3);
+  const auto identified = cli({"identify", gallery_, "--embedder", model, "--json",
+                               shared_path(kExamples + "/_group/obama_and_biden.jpg").string()});
+  ASSERT_EQ(identified.exit_code, 0) << identified.err;
+  const auto lines = json_lines(identified.out);
+  ASSERT_GE(lines.size(), 2u);
+  for (const auto& line : lines) {
+    EXPECT_TRUE(line.contains("label"));
+    EXPECT_LE(line["neighbours"].size(), 5u);
+  }
+  // The gallery knows its model: the dlib embedder is refused.
+  expect_clean_failure(cli({"identify", gallery_, "--embedder", "dlib",
+                            shared_path(kExamples + "/joe_biden/biden.jpg").string()}),
+                       "model");
+}
+
 }  // namespace
 }  // namespace clipface

@@ -4,12 +4,16 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <fstream>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "clipface/checksum.hpp"
 #include "clipface/clip.hpp"
 #include "clipface/errors.hpp"
+#include "clipface/image.hpp"
 #include "clipface/npy.hpp"
 #include "support/test_env.hpp"
 
@@ -21,7 +25,9 @@ constexpr float kTolerance = 1e-4f;
 const std::vector<std::string> kImages = {"obama1", "biden2", "obama2", "alex_lacamoire",
                                           "att_s1_1"};
 
-std::string fixture(const std::string& name) { return shared_path("fixtures/clip/" + name).string(); }
+std::string fixture(const std::string& name) {
+  return shared_path("fixtures/clip/" + name).string();
+}
 
 Matrix read_matrix(const std::string& relative) {
   const NpyArray array = read_npy(fixture(relative));
@@ -57,7 +63,8 @@ float max_abs_diff(const Matrix& a, const Matrix& b) {
   EXPECT_EQ(a.cols, b.cols);
   if (a.data.size() != b.data.size()) return INFINITY;
   float worst = 0;
-  for (std::size_t i = 0; i < a.data.size(); ++i) worst = std::max(worst, std::abs(a.data[i] - b.data[i]));
+  for (std::size_t i = 0; i < a.data.size(); ++i)
+    worst = std::max(worst, std::abs(a.data[i] - b.data[i]));
   return worst;
 }
 
@@ -197,6 +204,37 @@ TEST(ClipInfo, ResNetHyperParametersComeFromTheTensorShapes) {
   EXPECT_EQ(info.sha256, sha256_file(fixture("rn-tiny.safetensors")));
 }
 
+// The public entry points wire in the tokenizer and the image preprocessing.
+TEST(ClipInput, EncodeTextsTokenizesLikeTheReference) {
+  CLIPFACE_REQUIRE_SHARED("fixtures/clip/vit-tiny.openai.pt");
+  CLIPFACE_REQUIRE_SHARED("models/clip/bpe_simple_vocab_16e6.txt.gz");
+  ::setenv("CLIPFACE_SHARED", testing::shared_dir().c_str(), 0);
+  std::ifstream in(fixture("tokenizer_cases.json"));
+  const auto cases = nlohmann::json::parse(in)["cases"];
+  std::vector<std::string> texts;
+  for (const auto& c : cases) texts.push_back(c["text"].get<std::string>());
+  const Matrix got = model("vit-tiny.openai.pt", 5).encode_texts(texts, false);
+  EXPECT_LE(max_abs_diff(got, read_matrix("expected/vit-tiny/text_embeds.npy")), kTolerance);
+}
+
+TEST(ClipInput, EncodeImagesPreprocessesLikeTheReference) {
+  CLIPFACE_REQUIRE_SHARED("fixtures/clip/vit-tiny.openai.pt");
+  const std::vector<std::string> files = {"obama1.jpg", "biden2.jpg", "obama2.jpg",
+                                          "alex_lacamoire.png", "att_s1_1.pgm"};
+  std::vector<cv::Mat> images;
+  for (const auto& f : files) images.push_back(load_image(fixture("images/" + f)));
+  const ClipModel& clip = model("vit-tiny.openai.pt", 2);  // batches of 2, 2 and 1
+  const Matrix cropped = clip.encode_images(images, ImageResize::center_crop);
+  const Matrix squashed = clip.encode_images(images, ImageResize::squash);
+  const Matrix ref_crop = normalized(read_matrix("expected/vit-tiny/image_embeds.npy"));
+  const Matrix ref_squash = normalized(read_matrix("expected/vit-tiny/image_embeds_nocrop.npy"));
+  // JPEG decoders may differ by a few levels, so the match is close rather than exact.
+  for (std::size_t r = 0; r < files.size(); ++r) {
+    EXPECT_GE(dot(cropped.row(r), ref_crop.row(r)), 0.999f) << files[r];
+    EXPECT_GE(dot(squashed.row(r), ref_squash.row(r)), 0.999f) << files[r];
+  }
+}
+
 TEST(ClipInput, WrongPixelCountIsAnInputError) {
   CLIPFACE_REQUIRE_SHARED("fixtures/clip/vit-tiny.openai.pt");
   const ClipModel& clip = model("vit-tiny.openai.pt", 5);
@@ -233,7 +271,8 @@ TEST(ClipRuntime, Bf16StaysCloseToFp32) {
   options.runtime.precision = Precision::bf16;
   const ClipModel bf16 = ClipModel::load(fixture("vit-tiny.safetensors"), options);
   const Matrix low = bf16.encode_pixels(read_pixels("preprocess"), kImages.size());
-  const Matrix ref = model("vit-tiny.safetensors", 5).encode_pixels(read_pixels("preprocess"), kImages.size());
+  const Matrix ref =
+      model("vit-tiny.safetensors", 5).encode_pixels(read_pixels("preprocess"), kImages.size());
   for (std::size_t r = 0; r < ref.rows; ++r) EXPECT_GE(dot(low.row(r), ref.row(r)), 0.99f) << r;
 }
 

@@ -13,7 +13,9 @@ namespace {
 using testing::run_cli;
 using testing::shared_path;
 
-std::string fixture(const std::string& name) { return shared_path("fixtures/clip/" + name).string(); }
+std::string fixture(const std::string& name) {
+  return shared_path("fixtures/clip/" + name).string();
+}
 
 std::size_t count_lines(const std::string& text) {
   return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
@@ -22,11 +24,11 @@ std::size_t count_lines(const std::string& text) {
 TEST(EmbedCli, JsonHasEmbeddingsAndASimilarityMatrix) {
   CLIPFACE_REQUIRE_SHARED("fixtures/clip/vit-tiny.openai.pt");
   CLIPFACE_REQUIRE_SHARED("models/clip/bpe_simple_vocab_16e6.txt.gz");
-  const auto result = run_cli({"embed", "--model", fixture("vit-tiny.openai.pt"), "--image",
-                               fixture("images/obama1.jpg"), fixture("images/att_s1_1.pgm"),
-                               fixture("images/alex_lacamoire.png"), "--text",
-                               "a photo of Barack Obama", "a photo of Joe Biden", "--json"},
-                              {"CLIPFACE_SHARED=" + testing::shared_dir().string()});
+  const auto result = run_cli(
+      {"embed", "--model", fixture("vit-tiny.openai.pt"), "--image", fixture("images/obama1.jpg"),
+       fixture("images/att_s1_1.pgm"), fixture("images/alex_lacamoire.png"), "--text",
+       "a photo of Barack Obama", "a photo of Joe Biden", "--json"},
+      {"CLIPFACE_SHARED=" + testing::shared_dir().string()});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   const auto json = nlohmann::json::parse(result.out);
   EXPECT_FALSE(json["model"]["random_weights"].get<bool>());
@@ -45,7 +47,8 @@ TEST(EmbedCli, JsonHasEmbeddingsAndASimilarityMatrix) {
   // Cosine equals the dot product of the printed unit embeddings.
   double cosine = 0;
   for (std::size_t k = 0; k < 64; ++k) {
-    cosine += json["image_embeddings"][1][k].get<double>() * json["text_embeddings"][0][k].get<double>();
+    cosine +=
+        json["image_embeddings"][1][k].get<double>() * json["text_embeddings"][0][k].get<double>();
   }
   EXPECT_NEAR(json["cosine"][1][0].get<double>(), cosine, 1e-5);
 }
@@ -53,10 +56,10 @@ TEST(EmbedCli, JsonHasEmbeddingsAndASimilarityMatrix) {
 TEST(EmbedCli, TableNamesImagesAndTexts) {
   CLIPFACE_REQUIRE_SHARED("fixtures/clip/rn-tiny.safetensors");
   CLIPFACE_REQUIRE_SHARED("models/clip/bpe_simple_vocab_16e6.txt.gz");
-  const auto result = run_cli({"embed", "--model", fixture("rn-tiny.safetensors"), "--image",
-                               fixture("images/biden2.jpg"), "--text", "a photo of Joe Biden",
-                               "a photo of a cat"},
-                              {"CLIPFACE_SHARED=" + testing::shared_dir().string()});
+  const auto result =
+      run_cli({"embed", "--model", fixture("rn-tiny.safetensors"), "--image",
+               fixture("images/biden2.jpg"), "--text", "a photo of Joe Biden", "a photo of a cat"},
+              {"CLIPFACE_SHARED=" + testing::shared_dir().string()});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_NE(result.out.find("cosine similarity"), std::string::npos) << result.out;
   EXPECT_NE(result.out.find("biden2.jpg"), std::string::npos) << result.out;
@@ -91,8 +94,8 @@ TEST(EmbedCli, BrokenModelFileFailsWithOneLineNamingIt) {
 
 TEST(EmbedCli, MissingImageFailsWithOneLine) {
   CLIPFACE_REQUIRE_SHARED("fixtures/clip/vit-tiny.openai.pt");
-  const auto result = run_cli({"embed", "--model", fixture("vit-tiny.openai.pt"), "--image",
-                               "/nonexistent/photo.jpg"});
+  const auto result = run_cli(
+      {"embed", "--model", fixture("vit-tiny.openai.pt"), "--image", "/nonexistent/photo.jpg"});
   EXPECT_NE(result.exit_code, 0);
   EXPECT_EQ(count_lines(result.err), 1u) << result.err;
   EXPECT_NE(result.err.find("/nonexistent/photo.jpg"), std::string::npos) << result.err;

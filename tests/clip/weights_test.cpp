@@ -16,7 +16,9 @@ namespace {
 using testing::shared_path;
 using testing::TempDir;
 
-std::string fixture(const std::string& name) { return shared_path("fixtures/clip/" + name).string(); }
+std::string fixture(const std::string& name) {
+  return shared_path("fixtures/clip/" + name).string();
+}
 
 std::vector<std::vector<std::int32_t>> fixture_tokens() {
   const NpyArray array = read_npy(fixture("tokenizer_tokens.npy"));
@@ -62,7 +64,8 @@ void expect_model_error(const std::string& path, const std::vector<std::string>&
     const std::string message = e.what();
     EXPECT_EQ(message.find('\n'), std::string::npos) << message;
     EXPECT_NE(message.find(path), std::string::npos) << message;
-    for (const auto& needle : needles) EXPECT_NE(message.find(needle), std::string::npos) << message;
+    for (const auto& needle : needles)
+      EXPECT_NE(message.find(needle), std::string::npos) << message;
   }
 }
 
@@ -119,7 +122,8 @@ TEST_F(WeightFiles, HuggingFaceLayoutGivesTheSameEmbeddings) {
 }
 
 TEST_F(WeightFiles, HuggingFaceConfigJsonDecidesTheActivation) {
-  const auto hf = clip::openai_to_hf(clip::read_safetensors(fixture("vit-tiny.safetensors")).tensors);
+  const auto hf =
+      clip::openai_to_hf(clip::read_safetensors(fixture("vit-tiny.safetensors")).tensors);
   clip::write_safetensors(dir / "model.safetensors", hf);
   write_bytes(dir / "config.json", R"({"text_config": {"hidden_act": "gelu"}})");
   const ClipModel model = ClipModel::load((dir / "model.safetensors").string());

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
 
 #include "clipface/errors.hpp"
 #include "clipface/eval/dataset.hpp"

@@ -43,8 +43,15 @@ TEST(Pairs, ReadsASynthesisedView2FileWithFolds) {
   TempDir tmp;
   std::string text = "10 3\n";
   for (int fold = 0; fold < 10; ++fold) {
-    for (int i = 0; i < 3; ++i) text += "P" + std::to_string(fold) + "\t1\t2\n";
-    for (int i = 0; i < 3; ++i) text += "P" + std::to_string(fold) + "\t1\tQ\t" + std::to_string(i + 1) + "\n";
+    char line[64];
+    for (int i = 0; i < 3; ++i) {
+      std::snprintf(line, sizeof line, "P%d\t1\t2\n", fold);
+      text += line;
+    }
+    for (int i = 0; i < 3; ++i) {
+      std::snprintf(line, sizeof line, "P%d\t1\tQ\t%d\n", fold, i + 1);
+      text += line;
+    }
   }
   write(tmp / "pairs.txt", text);
   const auto file = read_pairs(tmp / "pairs.txt");

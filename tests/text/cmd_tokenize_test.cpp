@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -58,8 +59,10 @@ TEST(CmdTokenize, TextOutputListsIdsAndContextOption) {
       run_cli({"tokenize", expected.at("text").get<std::string>()}, env_with_shared(home));
   ASSERT_EQ(result.exit_code, 0) << result.err;
   std::string ids;
-  for (int i = 0; i < expected.at("length").get<int>(); ++i)
-    ids += (i ? " " : "") + std::to_string(expected.at("tokens").at(i).get<int>());
+  for (int i = 0; i < expected.at("length").get<int>(); ++i) {
+    if (i > 0) ids += ' ';
+    ids += std::to_string(expected.at("tokens").at(i).get<int>());
+  }
   EXPECT_NE(result.out.find(ids), std::string::npos) << result.out;
   EXPECT_NE(result.out.find("barack</w> obama</w>"), std::string::npos) << result.out;
 
@@ -76,9 +79,11 @@ TEST(CmdTokenize, TextOutputListsIdsAndContextOption) {
 TEST(CmdTokenize, BadOptionsFail) {
   TempDir home;
   const auto env = env_with_shared(home);
-  for (const auto& args : std::vector<std::vector<std::string>>{
-           {"tokenize", "--bogus", "text"}, {"tokenize", "--context", "0", "text"},
-           {"tokenize", "--context", "many", "text"}, {"tokenize"}}) {
+  for (const auto& args :
+       std::vector<std::vector<std::string>>{{"tokenize", "--bogus", "text"},
+                                             {"tokenize", "--context", "0", "text"},
+                                             {"tokenize", "--context", "many", "text"},
+                                             {"tokenize"}}) {
     const auto result = run_cli(args, env);
     EXPECT_NE(result.exit_code, 0) << args.at(1);
     EXPECT_FALSE(result.err.empty()) << args.at(1);
@@ -88,8 +93,9 @@ TEST(CmdTokenize, BadOptionsFail) {
 TEST(CmdTokenize, MissingVocabularyIsOneLineNamingIt) {
   TempDir home;
   TempDir empty_shared;
-  const auto result = run_cli({"tokenize", "hello"}, {"CLIPFACE_HOME=" + home.path().string(),
-                                                      "CLIPFACE_SHARED=" + empty_shared.path().string()});
+  const auto result = run_cli(
+      {"tokenize", "hello"},
+      {"CLIPFACE_HOME=" + home.path().string(), "CLIPFACE_SHARED=" + empty_shared.path().string()});
   EXPECT_EQ(result.exit_code, 4);  // ModelError
   EXPECT_NE(result.err.find("bpe_simple_vocab_16e6.txt.gz"), std::string::npos) << result.err;
   EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;

@@ -3,8 +3,8 @@
 #include "clipface/tokenizer.hpp"
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <zlib.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -65,7 +65,8 @@ TEST_F(TokenizerTest, ReproducesEveryFixtureCase) {
 
     const auto tokens = tokenizer().tokenize(text);
     EXPECT_EQ(tokens, c.at("tokens").get<std::vector<std::int32_t>>());
-    const auto length = std::count_if(tokens.begin(), tokens.end(), [](auto id) { return id != 0; });
+    const auto length =
+        std::count_if(tokens.begin(), tokens.end(), [](auto id) { return id != 0; });
     EXPECT_EQ(length, c.at("length").get<long>());
     // CLIP pools at argmax(tokens): the first end token.
     const auto eot = std::max_element(tokens.begin(), tokens.end()) - tokens.begin();
@@ -84,8 +85,9 @@ TEST_F(TokenizerTest, MatchesTokenArrayOfTheReference) {
   for (std::size_t row = 0; row < cases.size(); ++row) {
     SCOPED_TRACE("row " + std::to_string(row));
     const auto tokens = tokenizer().tokenize(cases[row].at("text").get<std::string>());
-    const std::vector<std::int64_t> expected(values.begin() + row * Tokenizer::kContextLength,
-                                             values.begin() + (row + 1) * Tokenizer::kContextLength);
+    const std::vector<std::int64_t> expected(
+        values.begin() + row * Tokenizer::kContextLength,
+        values.begin() + (row + 1) * Tokenizer::kContextLength);
     EXPECT_EQ(std::vector<std::int64_t>(tokens.begin(), tokens.end()), expected);
   }
 }
@@ -105,7 +107,7 @@ TEST_F(TokenizerTest, MatchesIdentityFtfyStandInCases) {
 // Python's html.unescape rules (expected values checked with Python 3.11's html.unescape).
 TEST_F(TokenizerTest, UnescapesHtmlLikePython) {
   EXPECT_EQ(tokenizer().clean("&amp;amp; &AMP &#65;&#x42;"), "& & ab");  // twice, no ';', numeric
-  EXPECT_EQ(tokenizer().clean("&#38;amp;"), "&");                         // second pass
+  EXPECT_EQ(tokenizer().clean("&#38;amp;"), "&");                        // second pass
   EXPECT_EQ(tokenizer().clean("&&amp;;"), "&&;");
   EXPECT_EQ(tokenizer().clean("&apos;s &notit; &ampx"), "'s \u00acit; &x");  // longest prefix
   EXPECT_EQ(tokenizer().clean("&#128; &#x92;"), "\u20ac \u2019");            // windows-1252
@@ -119,12 +121,18 @@ TEST_F(TokenizerTest, UnescapesHtmlLikePython) {
 
 TEST_F(TokenizerTest, StripsAndLowersLikePython) {
   // str.lower(): full mapping (İ -> i + combining dot), final sigma, no Turkish rules.
-  EXPECT_EQ(tokenizer().clean("\u0130stanbul \u03a3\u0391\u03a3 \u038c\u03a3\u039f\u03a3. Stra\u00dfe \u01c5"),
+  EXPECT_EQ(tokenizer().clean(
+                "\u0130stanbul \u03a3\u0391\u03a3 \u038c\u03a3\u039f\u03a3. Stra\u00dfe \u01c5"),
             "i\u0307stanbul \u03c3\u03b1\u03c2 \u03cc\u03c3\u03bf\u03c2. stra\u00dfe \u01c6");
   // strip() also removes U+001C..U+001F; the regex's \s (White_Space) collapses NBSP, not them.
   EXPECT_EQ(tokenizer().clean("\x1c a \u00a0\u2003 b\t\n\x1f"), "a b");
-  EXPECT_EQ(tokenizer().clean("a\x1c" "b"), "a\x1c" "b");
-  EXPECT_EQ(tokenizer().pretokenize("a\x1c" "b"), (std::vector<std::string>{"a", "\x1c", "b"}));
+  EXPECT_EQ(tokenizer().clean("a\x1c"
+                              "b"),
+            "a\x1c"
+            "b");
+  EXPECT_EQ(tokenizer().pretokenize("a\x1c"
+                                    "b"),
+            (std::vector<std::string>{"a", "\x1c", "b"}));
 }
 
 TEST_F(TokenizerTest, SpecialTokensInTextAreKept) {
@@ -134,9 +142,8 @@ TEST_F(TokenizerTest, SpecialTokensInTextAreKept) {
 }
 
 TEST_F(TokenizerTest, DecodeInvertsEncodeUpToWordSpaces) {
-  for (const std::string text :
-       {"a photo of Barack Obama", "Björk Guðmundsdóttir, 北京 😀!", "state-of-the-art v2.0",
-        "supercalifragilisticexpialidocious"}) {
+  for (const std::string text : {"a photo of Barack Obama", "Björk Guðmundsdóttir, 北京 😀!",
+                                 "state-of-the-art v2.0", "supercalifragilisticexpialidocious"}) {
     SCOPED_TRACE(text);
     const auto ids = tokenizer().encode(text);
     const std::string decoded = tokenizer().decode(ids);
@@ -187,7 +194,7 @@ TEST_F(TokenizerTest, ConcurrentCallsAgree) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 200; ++i) {
         const std::string text = texts[static_cast<std::size_t>(i) % texts.size()] + " " +
-                                  std::to_string(i * 7 + t);  // new pieces fill the cache
+                                 std::to_string(i * 7 + t);  // new pieces fill the cache
         const auto tokens = tokenizer().tokenize(text);
         const auto& base = expected[static_cast<std::size_t>(i) % texts.size()];
         if (!std::equal(base.begin(), base.begin() + 3, tokens.begin())) ++mismatches[t];
@@ -200,16 +207,16 @@ TEST_F(TokenizerTest, ConcurrentCallsAgree) {
 
 // The brief: 10k prompts well under a second. The bound is loose for a busy 2-core machine.
 TEST_F(TokenizerTest, TenThousandPromptsAreFast) {
-  const std::vector<std::string> names = {"Barack Obama", "Joe Biden", "Kamala Harris",
+  const std::vector<std::string> names = {"Barack Obama",   "Joe Biden",   "Kamala Harris",
                                           "Alex Lacamoire", "Zoë Saldaña", "Björk"};
   const auto start = std::chrono::steady_clock::now();
   std::size_t total = 0;
   for (int i = 0; i < 10000; ++i) {
-    total += tokenizer()
-                 .tokenize("This is the image of a person named " +
-                           names[static_cast<std::size_t>(i) % names.size()] + " #" +
-                           std::to_string(i))
-                 .size();
+    total +=
+        tokenizer()
+            .tokenize("This is the image of a person named " +
+                      names[static_cast<std::size_t>(i) % names.size()] + " #" + std::to_string(i))
+            .size();
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
