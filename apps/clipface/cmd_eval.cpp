@@ -96,7 +96,7 @@ void add_protocol_options(CLI::App& sub, EvalArgs& a, const std::string& protoco
   if (all || protocol == "verify") {
     sub.add_option("--pairs", a.pairs, "LFW pairs file: View 2 pairs.txt or View 1 pairsDevTest.txt");
     sub.add_option("--train-pairs", a.train_pairs, "View 1: pairsDevTrain.txt (found beside --pairs)");
-    sub.add_option("--max-pairs", a.max_pairs, "View 1: use only the first N pairs of each file");
+    sub.add_option("--max-pairs", a.max_pairs, "View 1: use only the first N/2 same and N/2 different pairs of each file");
   }
 }
 

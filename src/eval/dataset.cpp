@@ -280,7 +280,7 @@ EmbeddedSet embed_images(const std::vector<LabelledImage>& images, const Embedde
     ++row;
   }
   if (!set.failures.empty()) {
-    spdlog::info("{} of {} images have no embedding", set.failures.size(), images.size());
+    spdlog::debug("{} of {} images have no embedding", set.failures.size(), images.size());
   }
   return set;
 }

@@ -253,7 +253,7 @@ void write_grid_csv(const std::filesystem::path& path, const std::vector<GridPoi
 nlohmann::json to_json(const GridPoint& p) {
   return {{"k1", p.k1},
           {"k2", p.k2},
-          {"threshold", std::round(p.threshold * 100) / 100},
+          {"threshold", std::round(static_cast<double>(p.threshold) * 100) / 100},
           {"precision", p.counts.precision()},
           {"recall", p.counts.recall()},
           {"f1", p.counts.f1()},

@@ -133,7 +133,7 @@ std::vector<OpenSetPoint> open_set_curve(const std::vector<Prediction>& predicti
 }
 
 nlohmann::json to_json(const OpenSetPoint& p) {
-  return {{"threshold", std::round(p.threshold * 100) / 100},
+  return {{"threshold", std::round(static_cast<double>(p.threshold) * 100) / 100},
           {"genuine", p.genuine},
           {"impostor", p.impostor},
           {"genuine_correct", p.genuine_correct},

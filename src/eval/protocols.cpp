@@ -306,8 +306,15 @@ ProtocolOutput run_retrieval(const fs::path& dir, const ProtocolOptions& options
     begin_report(page, random_weights_warning(set.info), set.info, out.text);
     std::vector<std::size_t> rows(labels.size());
     for (std::size_t i = 0; i < rows.size(); ++i) rows[i] = i;
+    // People with a single image cannot be found again: left out of the per-person views.
+    std::vector<std::size_t> images_of(names.size(), 0);
+    for (int l : labels) ++images_of[static_cast<std::size_t>(l)];
+    std::vector<int> truth(labels);
+    for (int& t : truth) if (images_of[static_cast<std::size_t>(t)] < 2) t = -1;
+    page.paragraph("Per-person views count the queries of people with 2+ images; the prediction "
+                   "is the person of the nearest other image.");
     ReportContext ctx{options.report_dir, page, embedder};
-    identification_report(ctx, set, names, labels, r.top1_label, rows, labels);
+    identification_report(ctx, set, names, truth, r.top1_label, rows, labels);
     // Precision-recall when only answering for a close enough nearest neighbour.
     const auto table = search_exact(set.embeddings, set.embeddings, 2);
     std::vector<float> score;
@@ -519,10 +526,21 @@ fs::path find_train_pairs(const ProtocolOptions& options) {
                    "--train-pairs (e.g. pairsDevTrain.txt)");
 }
 
+// The first n/2 same-person and the first n/2 different-person pairs (View 1 files list all
+// same pairs first, so a plain prefix would hold one kind only).
 PairsFile first_pairs(PairsFile file, std::size_t n) {
   if (n && file.pairs.size() > n) {
     if (file.view2) throw InputError("--max-pairs cannot cut a View 2 file (its folds need all pairs)");
-    file.pairs.resize(n);
+    std::vector<FacePair> kept;
+    std::size_t same = 0, different = 0;
+    for (auto& p : file.pairs) {
+      std::size_t& taken = p.same ? same : different;
+      if (taken < (p.same ? (n + 1) / 2 : n / 2)) {
+        ++taken;
+        kept.push_back(std::move(p));
+      }
+    }
+    file.pairs = std::move(kept);
   }
   return file;
 }

@@ -18,13 +18,14 @@ struct Rgb {
   double r, g, b;
 };
 
-// Matplotlib's tab10 then tab20's lighter half: distinct, readable on white.
+// Matplotlib's tab10 then tab20's lighter half, with their greys swapped for navy and brown:
+// grey is kept for points outside the legend.
 const Rgb kPalette[] = {{0.122, 0.467, 0.706}, {1.000, 0.498, 0.055}, {0.173, 0.627, 0.173},
                         {0.839, 0.153, 0.157}, {0.580, 0.404, 0.741}, {0.549, 0.337, 0.294},
-                        {0.890, 0.467, 0.761}, {0.498, 0.498, 0.498}, {0.737, 0.741, 0.133},
+                        {0.890, 0.467, 0.761}, {0.000, 0.000, 0.500}, {0.737, 0.741, 0.133},
                         {0.090, 0.745, 0.812}, {0.682, 0.780, 0.910}, {1.000, 0.733, 0.471},
                         {0.596, 0.875, 0.541}, {1.000, 0.596, 0.588}, {0.773, 0.690, 0.835},
-                        {0.769, 0.612, 0.580}, {0.969, 0.714, 0.824}, {0.780, 0.780, 0.780},
+                        {0.769, 0.612, 0.580}, {0.969, 0.714, 0.824}, {0.400, 0.200, 0.000},
                         {0.859, 0.859, 0.553}, {0.620, 0.855, 0.898}};
 constexpr int kPaletteSize = sizeof(kPalette) / sizeof(kPalette[0]);
 
@@ -40,6 +41,7 @@ class Surface {
         cr_(cairo_create(surface_)) {
     cairo_set_source_rgb(cr_, 1, 1, 1);
     cairo_paint(cr_);
+    cairo_set_source_rgb(cr_, 0.1, 0.1, 0.1);  // text colour until a chart picks another
     cairo_select_font_face(cr_, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
   }
   ~Surface() {
@@ -139,6 +141,7 @@ struct Axes {
 
   void frame(cairo_t* cr, const std::string& title, const std::string& xl, const std::string& yl,
              int width, bool x_ticks = true) const {
+    cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
     text(cr, title, width / 2.0, top / 2.0, 18, Align::centre, true);
     cairo_set_line_width(cr, 1);
     const auto xt = log_x ? log_ticks() : nice_ticks(x0, x1);
@@ -255,8 +258,13 @@ void draw(const LinePlot& plot, const std::filesystem::path& png, int width, int
     if (!std::isfinite(xlo)) xlo = 0, xhi = 1, ylo = 0, yhi = 1;
     if (!plot.log_x) pad_range(xlo, xhi);
     else xlo = std::floor(xlo), xhi = std::max(std::ceil(xhi), xlo + 1);
-    pad_range(ylo, yhi);
-    if (ylo > 0 && ylo < (yhi - ylo)) ylo = 0;  // start at zero when it costs little room
+    if (ylo >= 0 && yhi <= 1) {
+      ylo = 0;  // rates and scores: show their whole range
+      yhi = 1.02;
+    } else {
+      pad_range(ylo, yhi);
+      if (ylo > 0 && ylo < (yhi - ylo)) ylo = 0;  // start at zero when it costs little room
+    }
     ax.x0 = xlo, ax.x1 = xhi, ax.y0 = ylo, ax.y1 = yhi;
   } else if (plot.log_x) {
     ax.x0 = -4, ax.x1 = 0;
@@ -323,14 +331,17 @@ void draw(const ScatterPlot& plot, const std::filesystem::path& png, int width, 
   pad_range(xlo, xhi);
   pad_range(ylo, yhi);
   ax.x0 = xlo, ax.x1 = xhi, ax.y0 = ylo, ax.y1 = yhi;
-  ax.frame(cr, plot.title, plot.x_label, plot.y_label, static_cast<int>(right + 90) / 1 - 0);
-  for (std::size_t i = 0; i < plot.x.size() && i < plot.y.size(); ++i) {
-    const int g = i < plot.group.size() ? plot.group[i] : 0;
-    const bool listed = g >= 0 && static_cast<std::size_t>(g) < groups;
-    if (listed) colour(cr, g, 0.85);
-    else cairo_set_source_rgba(cr, 0.6, 0.6, 0.6, 0.5);
-    cairo_arc(cr, ax.px(plot.x[i]), ax.py(plot.y[i]), listed ? 4.5 : 3, 0, 2 * M_PI);
-    cairo_fill(cr);
+  ax.frame(cr, plot.title, plot.x_label, plot.y_label, width);
+  for (int pass = 0; pass < 2; ++pass) {  // grey first, so coloured points stay on top
+    for (std::size_t i = 0; i < plot.x.size() && i < plot.y.size(); ++i) {
+      const int g = i < plot.group.size() ? plot.group[i] : 0;
+      const bool listed = g >= 0 && static_cast<std::size_t>(g) < groups;
+      if (listed != (pass == 1)) continue;
+      if (listed) colour(cr, g, 0.85);
+      else cairo_set_source_rgba(cr, 0.6, 0.6, 0.6, 0.5);
+      cairo_arc(cr, ax.px(plot.x[i]), ax.py(plot.y[i]), listed ? 4.5 : 3, 0, 2 * M_PI);
+      cairo_fill(cr);
+    }
   }
   for (std::size_t g = 0; g < groups; ++g) {
     const double cy = ax.top + 10 + 18 * (static_cast<double>(g) + 0.5);

@@ -153,7 +153,7 @@ TEST(RealRetrieval, DlibFindsFiveCelebrities) {
   }
 }
 
-TEST(RealVerification, FirstHundredPairsOfView1) {
+TEST(RealVerification, HundredPairsOfView1) {
   CLIPFACE_REQUIRE_SHARED(kLfw);
   auto options = quick_options();
   options.pairs = shared_path(kLfw) / "pairsDevTest.txt";  // train file found beside it

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -37,8 +38,12 @@ TEST(Charts, LineScatterHeatMapAndBarsAreDrawn) {
   draw(log_roc, tmp / "roc_log.png");
   expect_chart(tmp / "roc_log.png", 720, 540);
 
-  ScatterPlot scatter{"PCA", "PC 1", "PC 2", {0, 1, 2, 3, 4}, {1, 0, 2, 1, 3}, {0, 0, 1, 1, 2},
-                      {"alice", "bob", "carol"}};
+  ScatterPlot scatter{"PCA", "PC 1", "PC 2", {}, {}, {}, {"alice", "bob", "carol"}};
+  for (int i = 0; i < 300; ++i) {
+    scatter.x.push_back(std::sin(i * 0.7) + (i % 3));
+    scatter.y.push_back(std::cos(i * 1.3) + (i % 3) * 0.5);
+    scatter.group.push_back(i % 4 == 3 ? 7 : i % 3);  // group 7 is not in the legend: grey
+  }
   draw(scatter, tmp / "pca.png");
   expect_chart(tmp / "pca.png", 760, 600);
 

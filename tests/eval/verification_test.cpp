@@ -89,8 +89,8 @@ TEST(Metrics, AucOfSeparableReversedAndTiedScores) {
   EXPECT_DOUBLE_EQ(roc_auc({0.9f, 0.8f, 0.7f, 0.3f, 0.2f, 0.1f}, same), 1.0);
   EXPECT_DOUBLE_EQ(roc_auc({0.1f, 0.2f, 0.3f, 0.7f, 0.8f, 0.9f}, same), 0.0);
   EXPECT_DOUBLE_EQ(roc_auc({0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f}, same), 0.5);
-  // One positive below one negative out of 9 comparisons.
-  EXPECT_NEAR(roc_auc({0.9f, 0.8f, 0.25f, 0.3f, 0.2f, 0.1f}, same), 7.0 / 9.0, 1e-12);
+  // One positive (0.25) below one negative (0.3): 8 of 9 comparisons ordered right.
+  EXPECT_NEAR(roc_auc({0.9f, 0.8f, 0.25f, 0.3f, 0.2f, 0.1f}, same), 8.0 / 9.0, 1e-12);
   EXPECT_THROW(roc_auc({0.1f, 0.2f}, {true, true}), InputError);
 }
 

@@ -42,7 +42,7 @@ struct ProtocolOptions {
   // verify
   std::filesystem::path pairs;        // View 2 pairs.txt, or View 1 pairsDevTest.txt
   std::filesystem::path train_pairs;  // View 1: pairsDevTrain.txt (found beside `pairs` if empty)
-  std::size_t max_pairs = 0;          // use the first N pairs of each file; 0 = all
+  std::size_t max_pairs = 0;          // View 1: the first N/2 same and N/2 different pairs of each file; 0 = all
 };
 
 struct ProtocolOutput {
