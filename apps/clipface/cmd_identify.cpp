@@ -8,6 +8,7 @@
 
 #include "clipface/align.hpp"
 #include "clipface/errors.hpp"
+#include "clipface/finetune.hpp"
 #include "clipface/image.hpp"
 #include "clipface/recognizer.hpp"
 #include "command.hpp"
@@ -25,6 +26,8 @@ struct IdentifyArgs {
   bool json = false;
   std::string annotate_dir;
   std::string crops_dir;
+  std::string classifier;
+  float min_confidence = finetune::kDefaultMinConfidence;
   PipelineArgs pipeline;
 };
 
@@ -76,6 +79,12 @@ const bool registered = register_command(
       app.add_flag("--json", args->json, "one JSON line per face");
       app.add_option("--annotate", args->annotate_dir, "write annotated images to this folder");
       app.add_option("--save-crops", args->crops_dir, "write the aligned crops to this folder");
+      app.add_option("--classifier", args->classifier,
+                     "name faces with a fine-tuned prompt classifier (clipface finetune) instead "
+                     "of the gallery vote; neighbours are still listed");
+      app.add_option("--min-confidence", args->min_confidence,
+                     "with --classifier: Unknown below this softmax confidence")
+          ->check(CLI::Range(0.0, 1.0));
       args->pipeline.add_to(app);
       return [args]() {
         const Gallery gallery = Gallery::open(args->gallery, GalleryMode::read);
@@ -86,7 +95,16 @@ const bool registered = register_command(
         if (args->k2 > 0) rule.k2 = args->k2;
         if (rule.k2 < rule.k1) rule.k2 = rule.k1;
         if (args->threshold >= 0) rule.threshold = args->threshold;
-        const Recognizer recognizer(gallery, pipeline, rule);
+        Recognizer recognizer(gallery, pipeline, rule);
+        std::shared_ptr<finetune::PromptClassifier> classifier;
+        if (!args->classifier.empty()) {
+          classifier = std::make_shared<finetune::PromptClassifier>(
+              finetune::PromptClassifier::load(args->classifier));
+          classifier->check_space(pipeline.embedder().info());
+          recognizer.set_namer([classifier, min = args->min_confidence](const Matrix& embeddings) {
+            return classifier->decide(embeddings, min);
+          });
+        }
         for (const auto& dir : {args->annotate_dir, args->crops_dir}) {
           if (!dir.empty()) fs::create_directories(dir);
         }

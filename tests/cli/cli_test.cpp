@@ -212,6 +212,26 @@ TEST_F(CliTest, ClipFixtureModelRunsTheWholeFlow) {
     EXPECT_TRUE(line.contains("label"));
     EXPECT_LE(line["neighbours"].size(), 5u);
   }
+  // A prompt classifier fine-tuned on the same base names the faces instead of the vote.
+  testing::make_people_dir(work_.path() / "train",
+                           {{"barack_obama", kExamples + "/barack_obama/obama.jpg"},
+                            {"barack_obama", kExamples + "/barack_obama/obama1.jpg"},
+                            {"kit_harington", kExamples + "/kit_harington/john1.jpeg"},
+                            {"kit_harington", kExamples + "/kit_harington/john2.jpeg"}});
+  const std::string classifier = (work_.path() / "people.safetensors").string();
+  const auto trained =
+      cli({"finetune", (work_.path() / "train").string(), "--model",
+           shared_path("fixtures/clip/vit-tiny.safetensors").string(), "--out", classifier,
+           "--epochs", "1"});
+  ASSERT_EQ(trained.exit_code, 0) << trained.err;
+  const auto classified = cli({"identify", gallery_, "--embedder", model, "--json", "--classifier",
+                               classifier, "--min-confidence", "0",
+                               shared_path(kExamples + "/_group/kit_with_rose.jpg").string()});
+  ASSERT_EQ(classified.exit_code, 0) << classified.err;
+  for (const auto& line : json_lines(classified.out)) {
+    const std::string label = line["label"];
+    EXPECT_TRUE(label == "barack_obama" || label == "kit_harington") << label;
+  }
   // The gallery knows its model: the dlib embedder is refused.
   expect_clean_failure(cli({"identify", gallery_, "--embedder", "dlib",
                             shared_path(kExamples + "/joe_biden/biden.jpg").string()}),
