@@ -73,7 +73,8 @@ void add_common(CLI::App& sub, EvalArgs& a, bool several_embedders) {
 void add_protocol_options(CLI::App& sub, EvalArgs& a, const std::string& protocol) {
   const bool all = protocol == "compare";
   if (all || protocol == "grid" || protocol == "scale") {
-    sub.add_option("--enroll-fraction", a.enroll_fraction, "share of each person's images enrolled (0.5)");
+    sub.add_option("--enroll-fraction", a.enroll_fraction,
+                   "share of each person's images enrolled (0.5)");
   }
   if (all || protocol == "grid") {
     sub.add_option("--unknown-fraction", a.unknown_fraction,
@@ -83,20 +84,26 @@ void add_protocol_options(CLI::App& sub, EvalArgs& a, const std::string& protoco
   if (all || protocol == "openset") {
     sub.add_option("--known-fraction", a.known_fraction, "share of people enrolled (0.5)");
     sub.add_option("--shots", a.shots, "images enrolled per known person (1)");
-    sub.add_option("--confidence", a.confidence, "confidence below which a face is not recognised (0.80)");
+    sub.add_option("--confidence", a.confidence,
+                   "confidence below which a face is not recognised (0.80)");
   }
   if (all || protocol == "openset" || protocol == "scale") {
-    sub.add_option("--k1", a.k1, "vote rule k1");
-    sub.add_option("--k2", a.k2, "vote rule k2");
-    sub.add_option("--threshold", a.threshold, "vote rule L2 threshold");
+    sub.add_option("--k1", a.k1, "vote rule k1 (openset: 1; scale: the embedder's default)");
+    sub.add_option("--k2", a.k2, "vote rule k2 (openset: 1; scale: the embedder's default)");
+    sub.add_option(
+        "--threshold", a.threshold,
+        "vote rule L2 threshold (openset: 2.0, all vote; scale: the embedder's default)");
   }
   if (all || protocol == "scale") {
     sub.add_option("--people", a.people_counts, "people counts to test (default 5 10 20 ... all)");
   }
   if (all || protocol == "verify") {
-    sub.add_option("--pairs", a.pairs, "LFW pairs file: View 2 pairs.txt or View 1 pairsDevTest.txt");
-    sub.add_option("--train-pairs", a.train_pairs, "View 1: pairsDevTrain.txt (found beside --pairs)");
-    sub.add_option("--max-pairs", a.max_pairs, "View 1: use only the first N/2 same and N/2 different pairs of each file");
+    sub.add_option("--pairs", a.pairs,
+                   "LFW pairs file: View 2 pairs.txt or View 1 pairsDevTest.txt");
+    sub.add_option("--train-pairs", a.train_pairs,
+                   "View 1: pairsDevTrain.txt (found beside --pairs)");
+    sub.add_option("--max-pairs", a.max_pairs,
+                   "View 1: use only the first N/2 same and N/2 different pairs of each file");
   }
 }
 
@@ -122,12 +129,9 @@ eval::ProtocolOptions to_options(const EvalArgs& a, const std::string& embedder)
   o.known_fraction = a.known_fraction;
   o.shots = a.shots;
   o.confidence_threshold = a.confidence;
-  if (a.k1 || a.k2 || a.threshold >= 0) {
-    KnnVote rule{a.k1 ? a.k1 : 3, a.k2 ? a.k2 : 5, a.threshold >= 0 ? a.threshold : 2.0f};
-    validate(rule);
-    o.openset_rule = rule;
-    o.rule = rule;
-  }
+  if (a.k1) o.k1 = a.k1;
+  if (a.k2) o.k2 = a.k2;
+  if (a.threshold >= 0) o.threshold = a.threshold;
   o.people_counts = a.people_counts;
   o.pairs = a.pairs;
   o.train_pairs = a.train_pairs;
@@ -137,7 +141,8 @@ eval::ProtocolOptions to_options(const EvalArgs& a, const std::string& embedder)
 
 std::string folder_name(const std::string& s) {
   std::string out;
-  for (char c : s) out += std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' ? c : '_';
+  for (char c : s)
+    out += std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' ? c : '_';
   return out;
 }
 
@@ -157,7 +162,8 @@ Runner setup(CLI::App& app) {
     add_protocol_options(*sub, *args, name);
     sub->callback([active, n = std::string(name)] { *active = n; });
   }
-  CLI::App* compare = app.add_subcommand("compare", "run one protocol for several embedders, side by side");
+  CLI::App* compare =
+      app.add_subcommand("compare", "run one protocol for several embedders, side by side");
   compare->add_option("PROTOCOL", args->protocol, "retrieval | grid | openset | verify | scale")
       ->required();
   add_common(*compare, *args, true);
@@ -167,7 +173,8 @@ Runner setup(CLI::App& app) {
   return [args, active]() -> int {
     const EvalArgs& a = *args;
     if (*active != "compare") {
-      if (a.embedders.size() != 1) throw InputError("give one --embedder (use 'eval compare' for several)");
+      if (a.embedders.size() != 1)
+        throw InputError("give one --embedder (use 'eval compare' for several)");
       const auto out = eval::run_protocol(*active, a.dir, to_options(a, a.embedders[0]));
       if (a.json) {
         std::cout << out.json.dump(2) << "\n";
@@ -180,8 +187,10 @@ Runner setup(CLI::App& app) {
     std::vector<eval::ProtocolOutput> runs;
     for (const auto& embedder : a.embedders) {
       auto options = to_options(a, embedder);
-      if (!a.report.empty()) options.report_dir = std::filesystem::path(a.report) / folder_name(embedder);
-      if (a.protocol == "grid") options.output_dir = std::filesystem::path(a.output) / folder_name(embedder);
+      if (!a.report.empty())
+        options.report_dir = std::filesystem::path(a.report) / folder_name(embedder);
+      if (a.protocol == "grid")
+        options.output_dir = std::filesystem::path(a.output) / folder_name(embedder);
       runs.push_back(eval::run_protocol(a.protocol, a.dir, options));
     }
     if (a.json) {
@@ -196,8 +205,8 @@ Runner setup(CLI::App& app) {
   };
 }
 
-const bool registered =
-    register_command("eval", "evaluate embedders: retrieval, grid, openset, verify, scale, compare", setup);
+const bool registered = register_command(
+    "eval", "evaluate embedders: retrieval, grid, openset, verify, scale, compare", setup);
 
 }  // namespace
 }  // namespace clipface::app

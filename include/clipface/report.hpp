@@ -25,7 +25,7 @@ struct LinePlot {
 struct ScatterPlot {
   std::string title, x_label, y_label;
   std::vector<double> x, y;
-  std::vector<int> group;               // colour per point
+  std::vector<int> group;                // colour per point
   std::vector<std::string> group_names;  // legend (first 20 shown)
 };
 
@@ -43,7 +43,8 @@ struct BarChart {
 };
 
 // Each writes a PNG (size in pixels); throws InputError naming the file when it cannot be written.
-void draw(const LinePlot& plot, const std::filesystem::path& png, int width = 720, int height = 540);
+void draw(const LinePlot& plot, const std::filesystem::path& png, int width = 720,
+          int height = 540);
 void draw(const ScatterPlot& plot, const std::filesystem::path& png, int width = 760,
           int height = 600);
 void draw(const HeatMap& map, const std::filesystem::path& png, int size = 760);
@@ -63,7 +64,8 @@ class HtmlPage {
   void heading(const std::string& text);
   void paragraph(const std::string& text);
   void preformatted(const std::string& text);
-  void table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows);
+  void table(const std::vector<std::string>& header,
+             const std::vector<std::vector<std::string>>& rows);
   void image(const std::string& file, const std::string& caption);
   void images_side_by_side(const std::vector<std::string>& files, const std::string& caption);
   std::string html() const;

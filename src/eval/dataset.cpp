@@ -127,7 +127,9 @@ int pick_face(const std::vector<Face>& faces, cv::Size image_size, FacePick pick
   return best;
 }
 
-fs::path default_cache_dir() { return clipface_home() / "cache" / "embeddings"; }
+fs::path default_cache_dir() {
+  return clipface_home() / "cache" / "embeddings";
+}
 
 double EmbeddedSet::detection_rate() const {
   return attempted() ? static_cast<double>(images.size()) / attempted() : 0.0;
@@ -149,14 +151,13 @@ std::vector<int> EmbeddedSet::label_ids(std::vector<std::string>* names) const {
 fs::path cache_space_dir(const EmbedSettings& settings, const EmbedderInfo& info,
                          const std::string& detector_name) {
   const auto& d = settings.detector;
-  const std::string key = "embedder=" + info.name + "\nchecksum=" + info.checksum +
-                          "\ncrop_style=" + info.crop_style + "\ndim=" + std::to_string(info.dim) +
-                          "\nflip_average=" + (settings.flip_average ? "1" : "0") +
-                          "\ndetector=" + detector_name + "\nscore_threshold=" +
-                          number(d.score_threshold) + "\nnms_threshold=" + number(d.nms_threshold) +
-                          "\nmin_face_size=" + number(d.min_face_size) +
-                          "\nmax_side=" + std::to_string(d.max_side) +
-                          "\npick=" + to_string(settings.pick) + "\n";
+  const std::string key =
+      "embedder=" + info.name + "\nchecksum=" + info.checksum + "\ncrop_style=" + info.crop_style +
+      "\ndim=" + std::to_string(info.dim) +
+      "\nflip_average=" + (settings.flip_average ? "1" : "0") + "\ndetector=" + detector_name +
+      "\nscore_threshold=" + number(d.score_threshold) +
+      "\nnms_threshold=" + number(d.nms_threshold) + "\nmin_face_size=" + number(d.min_face_size) +
+      "\nmax_side=" + std::to_string(d.max_side) + "\npick=" + to_string(settings.pick) + "\n";
   return settings.cache_dir / sha256_hex(key).substr(0, 24);
 }
 
@@ -176,7 +177,8 @@ EmbeddedSet embed_images(const std::vector<LabelledImage>& images, const Embedde
     space = cache_space_dir(settings, set.info, detector.name());
     std::error_code ec;
     fs::create_directories(space, ec);
-    if (ec) throw InputError("cannot create cache folder '" + space.string() + "': " + ec.message());
+    if (ec)
+      throw InputError("cannot create cache folder '" + space.string() + "': " + ec.message());
     const fs::path key_file = space / "space.txt";
     if (!fs::exists(key_file)) {
       write_file_atomically(key_file, "embedder " + set.info.name + " (" + set.info.checksum +
@@ -205,7 +207,8 @@ EmbeddedSet embed_images(const std::vector<LabelledImage>& images, const Embedde
       r.embedding.assign(vectors.row(j).begin(), vectors.row(j).end());
       r.seconds += share;
       if (use_cache) {
-        write_npy(space / (hashes[pending[j]] + ".npy"), encode_record(&r.face, r.seconds, vectors.row(j)),
+        write_npy(space / (hashes[pending[j]] + ".npy"),
+                  encode_record(&r.face, r.seconds, vectors.row(j)),
                   {static_cast<std::int64_t>(kHeader + vectors.cols)});
       }
     }
@@ -240,7 +243,8 @@ EmbeddedSet embed_images(const std::vector<LabelledImage>& images, const Embedde
         r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         failure[i] = "no face";
         if (use_cache) {
-          write_npy(cached, encode_record(nullptr, r.seconds, {}), {static_cast<std::int64_t>(kHeader)});
+          write_npy(cached, encode_record(nullptr, r.seconds, {}),
+                    {static_cast<std::int64_t>(kHeader)});
         }
         ++set.computed;
       } else {

@@ -12,8 +12,12 @@
 
 namespace clipface::eval {
 
-double Counts::precision() const { return tp + fp ? double(tp) / double(tp + fp) : 0.0; }
-double Counts::recall() const { return tp + fn ? double(tp) / double(tp + fn) : 0.0; }
+double Counts::precision() const {
+  return tp + fp ? double(tp) / double(tp + fp) : 0.0;
+}
+double Counts::recall() const {
+  return tp + fn ? double(tp) / double(tp + fn) : 0.0;
+}
 double Counts::f1() const {
   const double p = precision(), r = recall();
   return p + r > 0 ? 2 * p * r / (p + r) : 0.0;
@@ -217,7 +221,8 @@ std::vector<GridPoint> run_grid(const GridData& data, const GridSpec& spec) {
   points.reserve(counts.size());
   for (std::size_t p = 0; p < ks.size(); ++p) {
     for (std::size_t t = 0; t < thresholds.size(); ++t) {
-      points.push_back({ks[p].first, ks[p].second, thresholds[t], counts[p * thresholds.size() + t]});
+      points.push_back(
+          {ks[p].first, ks[p].second, thresholds[t], counts[p * thresholds.size() + t]});
     }
   }
   return points;

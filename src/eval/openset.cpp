@@ -90,13 +90,15 @@ OpenSetSplit split_open_set(const std::vector<int>& labels, double known_fractio
     split.enrolled.insert(split.enrolled.end(), rows.begin(), cut);
     split.genuine.insert(split.genuine.end(), cut, rows.end());
   }
-  for (auto* v : {&split.enrolled, &split.genuine, &split.impostor}) std::sort(v->begin(), v->end());
+  for (auto* v : {&split.enrolled, &split.genuine, &split.impostor})
+    std::sort(v->begin(), v->end());
   return split;
 }
 
 OpenSetPoint evaluate_open_set(const std::vector<Prediction>& predictions,
                                const std::vector<std::string>& truth, float threshold) {
-  if (predictions.size() != truth.size()) throw InputError("open-set: truth and predictions differ");
+  if (predictions.size() != truth.size())
+    throw InputError("open-set: truth and predictions differ");
   OpenSetPoint p;
   p.threshold = threshold;
   for (std::size_t i = 0; i < truth.size(); ++i) {

@@ -49,11 +49,12 @@ std::vector<LabelledImage> labelled(const fs::path& dir, std::size_t max_people)
 }
 
 std::string failures_text(const EmbeddedSet& set) {
-  std::string text = "images: " + std::to_string(set.attempted()) + ", with a face: " +
-                     std::to_string(set.size()) + " (" + pct(set.detection_rate()) + "), without: " +
-                     std::to_string(set.failures.size()) + "; embedded now: " +
-                     std::to_string(set.computed) + ", from cache: " + std::to_string(set.cached) +
-                     "\n";
+  std::string text = "images: " + std::to_string(set.attempted()) +
+                     ", with a face: " + std::to_string(set.size()) + " (" +
+                     pct(set.detection_rate()) +
+                     "), without: " + std::to_string(set.failures.size()) +
+                     "; embedded now: " + std::to_string(set.computed) +
+                     ", from cache: " + std::to_string(set.cached) + "\n";
   const std::size_t shown = std::min<std::size_t>(set.failures.size(), 10);
   for (std::size_t i = 0; i < shown; ++i) {
     text += "  no embedding: " + set.failures[i].image.path.string() + " (" +
@@ -68,21 +69,28 @@ std::string failures_text(const EmbeddedSet& set) {
 nlohmann::json dataset_json(const EmbeddedSet& set) {
   nlohmann::json failures = nlohmann::json::array();
   for (const auto& f : set.failures) {
-    failures.push_back({{"path", f.image.path.string()}, {"person", f.image.person},
-                        {"reason", f.reason}});
+    failures.push_back(
+        {{"path", f.image.path.string()}, {"person", f.image.person}, {"reason", f.reason}});
   }
-  return {{"images", set.attempted()},  {"embedded", set.size()},
-          {"detection_rate", set.detection_rate()}, {"computed", set.computed},
-          {"cached", set.cached},       {"failures", failures}};
+  return {{"images", set.attempted()},
+          {"embedded", set.size()},
+          {"detection_rate", set.detection_rate()},
+          {"computed", set.computed},
+          {"cached", set.cached},
+          {"failures", failures}};
 }
 
 nlohmann::json embedder_json(const EmbedderInfo& info, const ProtocolOptions& options,
                              const Detector& detector) {
-  return {{"spec", options.embedder_spec},   {"name", info.name},
-          {"checksum", info.checksum},       {"crop_style", info.crop_style},
-          {"dim", info.dim},                 {"random_weights", info.random_weights},
+  return {{"spec", options.embedder_spec},
+          {"name", info.name},
+          {"checksum", info.checksum},
+          {"crop_style", info.crop_style},
+          {"dim", info.dim},
+          {"random_weights", info.random_weights},
           {"flip_average", options.embedder.flip_average},
-          {"detector", detector.name()},     {"face_pick", to_string(options.embed.pick)}};
+          {"detector", detector.name()},
+          {"face_pick", to_string(options.embed.pick)}};
 }
 
 // ---- report pieces shared by the identification protocols -------------------------------------
@@ -139,18 +147,22 @@ void identification_report(const ReportContext& ctx, const EmbeddedSet& set,
     groups[acc < 0.5 ? 0 : acc < 0.75 ? 1 : 2] += 1;
   }
   ctx.page.heading("Per-person accuracy");
-  report::draw(report::BarChart{"People by accuracy", "accuracy group", "people",
+  report::draw(report::BarChart{"People by accuracy",
+                                "accuracy group",
+                                "people",
                                 {"0-49%", "50-74%", "75-100%"},
                                 {double(groups[0]), double(groups[1]), double(groups[2])}},
                ctx.dir / "per_class_accuracy.png");
-  ctx.page.image("per_class_accuracy.png", "people grouped by the share of their queries named right");
+  ctx.page.image("per_class_accuracy.png",
+                 "people grouped by the share of their queries named right");
   ctx.page.table({"group", "people"}, {{"0-49%", std::to_string(groups[0])},
                                        {"50-74%", std::to_string(groups[1])},
                                        {"75-100%", std::to_string(groups[2])}});
 
   // Confusion heat map over the people that matter most (most errors, then most queries).
   std::vector<std::size_t> order;
-  for (std::size_t p = 0; p < people; ++p) if (total[p]) order.push_back(p);
+  for (std::size_t p = 0; p < people; ++p)
+    if (total[p]) order.push_back(p);
   std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
     const auto ea = total[a] - right[a], eb = total[b] - right[b];
     return ea != eb ? ea > eb : total[a] > total[b];
@@ -158,9 +170,9 @@ void identification_report(const ReportContext& ctx, const EmbeddedSet& set,
   if (order.size() > 25) order.resize(25);
   std::sort(order.begin(), order.end());
   report::HeatMap map;
-  map.title = order.size() < people ? "Confusion (the " + std::to_string(order.size()) +
-                                          " people with most errors)"
-                                    : "Confusion matrix";
+  map.title = order.size() < people
+                  ? "Confusion (the " + std::to_string(order.size()) + " people with most errors)"
+                  : "Confusion matrix";
   for (std::size_t p : order) map.rows.push_back(names[p]);
   map.cols = map.rows;
   map.cols.push_back("Unknown");
@@ -172,8 +184,10 @@ void identification_report(const ReportContext& ctx, const EmbeddedSet& set,
     auto r = position.find(truth[i]);
     if (r == position.end()) continue;
     std::size_t c = map.cols.size() - 1;
-    if (predicted[i] < 0) c = map.cols.size() - 2;
-    else if (auto it = position.find(predicted[i]); it != position.end()) c = it->second;
+    if (predicted[i] < 0)
+      c = map.cols.size() - 2;
+    else if (auto it = position.find(predicted[i]); it != position.end())
+      c = it->second;
     map.values[r->second][c] += 1;
   }
   ctx.page.heading("Confusion");
@@ -183,7 +197,8 @@ void identification_report(const ReportContext& ctx, const EmbeddedSet& set,
   // Most confused pairs with example crops.
   std::vector<std::pair<std::size_t, std::pair<int, int>>> worst;
   for (const auto& [key, n] : confused) worst.push_back({n, key});
-  std::sort(worst.begin(), worst.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::sort(worst.begin(), worst.end(),
+            [](const auto& a, const auto& b) { return a.first > b.first; });
   if (worst.size() > 6) worst.resize(6);
   ctx.page.heading("Most confused pairs");
   if (worst.empty()) ctx.page.paragraph("No person was mistaken for another.");
@@ -226,7 +241,8 @@ void identification_report(const ReportContext& ctx, const EmbeddedSet& set,
     if (g < 20) group_of[by_count[g]] = static_cast<int>(g);
     scatter.group_names.push_back(names[by_count[g]]);
   }
-  report::pca_2d(set.embeddings.data, set.embeddings.rows, set.embeddings.cols, scatter.x, scatter.y);
+  report::pca_2d(set.embeddings.data, set.embeddings.rows, set.embeddings.cols, scatter.x,
+                 scatter.y);
   for (int l : labels) scatter.group.push_back(group_of[static_cast<std::size_t>(l)]);
   ctx.page.heading("Embedding space");
   report::draw(scatter, ctx.dir / "pca.png");
@@ -239,7 +255,8 @@ report::Series pr_series(const std::string& name, const std::vector<float>& scor
                          const std::vector<bool>& right) {
   std::vector<std::size_t> order(score.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return score[a] > score[b]; });
+  std::sort(order.begin(), order.end(),
+            [&](std::size_t a, std::size_t b) { return score[a] > score[b]; });
   report::Series s{name, {}, {}};
   std::size_t answered = 0, good = 0;
   for (std::size_t i = 0; i < order.size(); ++i) {
@@ -277,23 +294,35 @@ std::string with_warning(const std::string& warning, const std::string& text) {
   return warning.empty() ? text : "*** " + warning + " ***\n" + text + "*** " + warning + " ***\n";
 }
 
+KnnVote with_overrides(KnnVote rule, const ProtocolOptions& options) {
+  if (options.k1) rule.k1 = *options.k1;
+  if (options.k2)
+    rule.k2 = *options.k2;
+  else
+    rule.k2 = std::max(rule.k2, rule.k1);
+  if (options.threshold) rule.threshold = *options.threshold;
+  validate(rule);
+  return rule;
+}
+
 // ---- the protocols ------------------------------------------------------------------------------
 
 ProtocolOutput run_retrieval(const fs::path& dir, const ProtocolOptions& options,
                              const Embedder& embedder, const Detector& detector) {
   ProtocolOutput out;
-  const auto set = embed_images(labelled(dir, options.max_people), embedder, detector, options.embed);
+  const auto set =
+      embed_images(labelled(dir, options.max_people), embedder, detector, options.embed);
   std::vector<std::string> names;
   const auto labels = set.label_ids(&names);
   const auto r = evaluate_retrieval(set.embeddings, labels);
   out.json = to_json(r);
-  out.text = failures_text(set) +
-             format_table({"queries", "identities", "top-1", "top-5"},
-                          {{std::to_string(r.queries) + " (all)", std::to_string(r.identities),
-                            pct(r.top1), pct(r.top5)},
-                           {std::to_string(r.multi_queries) + " (identities with 2+ images)",
-                            std::to_string(r.multi_identities), pct(r.top1_multi),
-                            pct(r.top5_multi)}});
+  out.text =
+      failures_text(set) +
+      format_table({"queries", "identities", "top-1", "top-5"},
+                   {{std::to_string(r.queries) + " (all)", std::to_string(r.identities),
+                     pct(r.top1), pct(r.top5)},
+                    {std::to_string(r.multi_queries) + " (identities with 2+ images)",
+                     std::to_string(r.multi_identities), pct(r.top1_multi), pct(r.top5_multi)}});
   out.summary = {{"top-1", pct(r.top1)},
                  {"top-5", pct(r.top5)},
                  {"top-1 (2+ images)", pct(r.top1_multi)},
@@ -310,9 +339,11 @@ ProtocolOutput run_retrieval(const fs::path& dir, const ProtocolOptions& options
     std::vector<std::size_t> images_of(names.size(), 0);
     for (int l : labels) ++images_of[static_cast<std::size_t>(l)];
     std::vector<int> truth(labels);
-    for (int& t : truth) if (images_of[static_cast<std::size_t>(t)] < 2) t = -1;
-    page.paragraph("Per-person views count the queries of people with 2+ images; the prediction "
-                   "is the person of the nearest other image.");
+    for (int& t : truth)
+      if (images_of[static_cast<std::size_t>(t)] < 2) t = -1;
+    page.paragraph(
+        "Per-person views count the queries of people with 2+ images; the prediction "
+        "is the person of the nearest other image.");
     ReportContext ctx{options.report_dir, page, embedder};
     identification_report(ctx, set, names, truth, r.top1_label, rows, labels);
     // Precision-recall when only answering for a close enough nearest neighbour.
@@ -325,8 +356,11 @@ ProtocolOutput run_retrieval(const fs::path& dir, const ProtocolOptions& options
       right.push_back(r.top1_label[q] == labels[q]);
     }
     page.heading("Precision and recall");
-    report::draw(report::LinePlot{"Top-1 precision-recall", "recall", "precision",
-                                  {pr_series("nearest other image", score, right)}, true},
+    report::draw(report::LinePlot{"Top-1 precision-recall",
+                                  "recall",
+                                  "precision",
+                                  {pr_series("nearest other image", score, right)},
+                                  true},
                  options.report_dir / "precision_recall.png");
     page.image("precision_recall.png",
                "answering only when the nearest other image's cosine reaches a threshold");
@@ -338,7 +372,8 @@ ProtocolOutput run_retrieval(const fs::path& dir, const ProtocolOptions& options
 ProtocolOutput run_grid(const fs::path& dir, const ProtocolOptions& options,
                         const Embedder& embedder, const Detector& detector) {
   ProtocolOutput out;
-  const auto set = embed_images(labelled(dir, options.max_people), embedder, detector, options.embed);
+  const auto set =
+      embed_images(labelled(dir, options.max_people), embedder, detector, options.embed);
   std::vector<std::string> names;
   const auto labels = set.label_ids(&names);
   const Split split =
@@ -362,17 +397,17 @@ ProtocolOutput run_grid(const fs::path& dir, const ProtocolOptions& options,
               {"seed", options.seed},
               {"enroll_fraction", options.enroll_fraction},
               {"dataset", dataset_json(set)}};
-  out.text = failures_text(set) + "enrolled " + std::to_string(split.enrolled.size()) +
-             " images of " + std::to_string(data.enrolled_people) + " people; " +
-             std::to_string(split.validation.size()) + " validation queries (" +
-             std::to_string(strangers) + " of people never enrolled); " +
-             std::to_string(points.size()) + " grid points -> " + csv.string() + "\nbest (F1):\n" +
-             format_table({"k1", "k2", "threshold", "precision", "recall", "f1", "tp", "fp", "tn", "fn"},
-                          {{std::to_string(best.k1), std::to_string(best.k2),
-                            fixed(best.threshold, 2), fixed(best.counts.precision(), 4),
-                            fixed(best.counts.recall(), 4), fixed(best.counts.f1(), 4),
-                            std::to_string(best.counts.tp), std::to_string(best.counts.fp),
-                            std::to_string(best.counts.tn), std::to_string(best.counts.fn)}});
+  out.text =
+      failures_text(set) + "enrolled " + std::to_string(split.enrolled.size()) + " images of " +
+      std::to_string(data.enrolled_people) + " people; " + std::to_string(split.validation.size()) +
+      " validation queries (" + std::to_string(strangers) + " of people never enrolled); " +
+      std::to_string(points.size()) + " grid points -> " + csv.string() + "\nbest (F1):\n" +
+      format_table({"k1", "k2", "threshold", "precision", "recall", "f1", "tp", "fp", "tn", "fn"},
+                   {{std::to_string(best.k1), std::to_string(best.k2), fixed(best.threshold, 2),
+                     fixed(best.counts.precision(), 4), fixed(best.counts.recall(), 4),
+                     fixed(best.counts.f1(), 4), std::to_string(best.counts.tp),
+                     std::to_string(best.counts.fp), std::to_string(best.counts.tn),
+                     std::to_string(best.counts.fn)}});
   out.summary = {{"best k1/k2/threshold", std::to_string(best.k1) + "/" + std::to_string(best.k2) +
                                               "/" + fixed(best.threshold, 2)},
                  {"precision", fixed(best.counts.precision(), 4)},
@@ -400,11 +435,19 @@ ProtocolOutput run_grid(const fs::path& dir, const ProtocolOptions& options,
       recall.x.push_back(p.threshold);
       recall.y.push_back(p.counts.recall());
     }
-    report::draw(report::LinePlot{"Precision-recall over the threshold", "recall", "precision",
-                                  {pr}, true, false, false, true},
+    report::draw(report::LinePlot{"Precision-recall over the threshold",
+                                  "recall",
+                                  "precision",
+                                  {pr},
+                                  true,
+                                  false,
+                                  false,
+                                  true},
                  options.report_dir / "precision_recall.png");
-    report::draw(report::LinePlot{"Scores along the L2 threshold", "threshold (L2 distance)",
-                                  "score", {f1, precision, recall}},
+    report::draw(report::LinePlot{"Scores along the L2 threshold",
+                                  "threshold (L2 distance)",
+                                  "score",
+                                  {f1, precision, recall}},
                  options.report_dir / "threshold.png");
     page.heading("Threshold");
     page.image("precision_recall.png", "each point is one threshold of the best k1/k2");
@@ -416,7 +459,8 @@ ProtocolOutput run_grid(const fs::path& dir, const ProtocolOptions& options,
     for (std::size_t i = 0; i < names.size(); ++i) id_of[names[i]] = static_cast<int>(i);
     for (std::size_t q = 0; q < data.queries; ++q) {
       truth_all.push_back(labels[split.validation[q]]);
-      pred_all.push_back(predicted[q] < 0 ? -1 : id_of[data.people[static_cast<std::size_t>(predicted[q])]]);
+      pred_all.push_back(
+          predicted[q] < 0 ? -1 : id_of[data.people[static_cast<std::size_t>(predicted[q])]]);
     }
     ReportContext ctx{options.report_dir, page, embedder};
     identification_report(ctx, set, names, truth_all, pred_all, split.validation, labels);
@@ -428,14 +472,16 @@ ProtocolOutput run_grid(const fs::path& dir, const ProtocolOptions& options,
 ProtocolOutput run_openset(const fs::path& dir, const ProtocolOptions& options,
                            const Embedder& embedder, const Detector& detector) {
   ProtocolOutput out;
-  const auto set = embed_images(labelled(dir, options.max_people), embedder, detector, options.embed);
+  const auto set =
+      embed_images(labelled(dir, options.max_people), embedder, detector, options.embed);
   std::vector<std::string> names;
   const auto labels = set.label_ids(&names);
   const auto split = split_open_set(labels, options.known_fraction, options.shots, options.seed);
   std::vector<std::string> enrolled_names;
-  for (std::size_t r : split.enrolled) enrolled_names.push_back(names[static_cast<std::size_t>(labels[r])]);
+  for (std::size_t r : split.enrolled)
+    enrolled_names.push_back(names[static_cast<std::size_t>(labels[r])]);
   KnnClassifier classifier(select_rows(set.embeddings, split.enrolled), enrolled_names,
-                           options.openset_rule);
+                           with_overrides(options.openset_rule, options));
   std::vector<std::size_t> probes = split.genuine;
   probes.insert(probes.end(), split.impostor.begin(), split.impostor.end());
   std::vector<std::string> truth;
@@ -444,6 +490,10 @@ ProtocolOutput run_openset(const fs::path& dir, const ProtocolOptions& options,
   const auto predictions = classifier.predict(select_rows(set.embeddings, probes));
   const auto at = evaluate_open_set(predictions, truth, options.confidence_threshold);
   const auto curve = open_set_curve(predictions, truth);
+  std::size_t best = 0;
+  for (std::size_t i = 1; i < curve.size(); ++i) {
+    if (curve[i].accuracy > curve[best].accuracy) best = i;
+  }
   nlohmann::json curve_json = nlohmann::json::array();
   for (const auto& p : curve) curve_json.push_back(to_json(p));
   out.json = {{"classifier", classifier.name()},
@@ -453,24 +503,30 @@ ProtocolOutput run_openset(const fs::path& dir, const ProtocolOptions& options,
               {"shots", options.shots},
               {"seed", options.seed},
               {"at_threshold", to_json(at)},
+              {"best_accuracy", to_json(curve[best])},
               {"curve", curve_json},
               {"dataset", dataset_json(set)}};
   std::vector<std::vector<std::string>> rows;
-  for (const auto& p : curve) {
+  for (std::size_t i = 0; i < curve.size(); ++i) {
+    const auto& p = curve[i];
     const int t = static_cast<int>(std::lround(p.threshold * 100));
-    if (t % 10 == 0 || std::abs(p.threshold - options.confidence_threshold) < 1e-6) {
+    // Every 0.10, the chosen threshold, and the most accurate one (the full curve is in --json).
+    if (t % 10 == 0 || i == best || std::abs(p.threshold - options.confidence_threshold) < 1e-6) {
       rows.push_back({fixed(p.threshold, 2), pct(p.accuracy), pct(p.fpr), pct(p.fnr),
                       std::to_string(p.genuine_misidentified)});
     }
   }
-  out.text = failures_text(set) + "classifier: " + classifier.name() + "\nconfidence: " +
-             classifier.confidence_meaning() + "\n" + std::to_string(split.known_people.size()) +
-             " people enrolled with " + std::to_string(options.shots) + " shot(s); " +
-             std::to_string(split.genuine.size()) + " genuine probes, " +
-             std::to_string(split.impostor.size()) + " impostor probes\ndefinitions: " +
-             kOpenSetDefinitions + "\nat threshold " + fixed(options.confidence_threshold, 2) +
-             ": accuracy " + pct(at.accuracy) + ", FPR " + pct(at.fpr) + ", FNR " + pct(at.fnr) +
-             " (misidentified " + std::to_string(at.genuine_misidentified) + ")\n" +
+  out.text = failures_text(set) + "classifier: " + classifier.name() +
+             "\nconfidence: " + classifier.confidence_meaning() + "\n" +
+             std::to_string(split.known_people.size()) + " people enrolled with " +
+             std::to_string(options.shots) + " shot(s); " + std::to_string(split.genuine.size()) +
+             " genuine probes, " + std::to_string(split.impostor.size()) +
+             " impostor probes\ndefinitions: " + kOpenSetDefinitions + "\nat threshold " +
+             fixed(options.confidence_threshold, 2) + ": accuracy " + pct(at.accuracy) + ", FPR " +
+             pct(at.fpr) + ", FNR " + pct(at.fnr) + " (misidentified " +
+             std::to_string(at.genuine_misidentified) +
+             ")\nmost accurate threshold: " + fixed(curve[best].threshold, 2) + " (accuracy " +
+             pct(curve[best].accuracy) + ")\n" +
              format_table({"threshold", "accuracy", "FPR", "FNR", "misidentified"}, rows);
   out.summary = {{"accuracy@" + fixed(options.confidence_threshold, 2), pct(at.accuracy)},
                  {"FPR@" + fixed(options.confidence_threshold, 2), pct(at.fpr)},
@@ -489,10 +545,18 @@ ProtocolOutput run_openset(const fs::path& dir, const ProtocolOptions& options,
       roc.x.push_back(p.fpr), roc.y.push_back(1 - p.fnr);
     }
     report::draw(report::LinePlot{"Open-set metrics over the confidence threshold",
-                                  "confidence threshold", "rate", {acc, fpr, fnr}, true},
+                                  "confidence threshold",
+                                  "rate",
+                                  {acc, fpr, fnr},
+                                  true},
                  options.report_dir / "openset_curve.png");
-    report::draw(report::LinePlot{"Open-set ROC", "FPR (impostors accepted)",
-                                  "1 - FNR (genuine named right)", {roc}, true, false, true},
+    report::draw(report::LinePlot{"Open-set ROC",
+                                  "FPR (impostors accepted)",
+                                  "1 - FNR (genuine named right)",
+                                  {roc},
+                                  true,
+                                  false,
+                                  true},
                  options.report_dir / "roc.png");
     page.heading("Curves");
     page.image("openset_curve.png", "accuracy, FPR and FNR as the confidence threshold grows");
@@ -530,7 +594,8 @@ fs::path find_train_pairs(const ProtocolOptions& options) {
 // same pairs first, so a plain prefix would hold one kind only).
 PairsFile first_pairs(PairsFile file, std::size_t n) {
   if (n && file.pairs.size() > n) {
-    if (file.view2) throw InputError("--max-pairs cannot cut a View 2 file (its folds need all pairs)");
+    if (file.view2)
+      throw InputError("--max-pairs cannot cut a View 2 file (its folds need all pairs)");
     std::vector<FacePair> kept;
     std::size_t same = 0, different = 0;
     for (auto& p : file.pairs) {
@@ -554,7 +619,8 @@ ProtocolOutput run_verify(const fs::path& dir, const ProtocolOptions& options,
   if (!test.view2) train = first_pairs(read_pairs(find_train_pairs(options)), options.max_pairs);
   // Every image once, in a stable order.
   std::map<fs::path, std::string> unique;
-  for (const PairsFile* file : {static_cast<const PairsFile*>(&train), static_cast<const PairsFile*>(&test)}) {
+  for (const PairsFile* file :
+       {static_cast<const PairsFile*>(&train), static_cast<const PairsFile*>(&test)}) {
     for (const auto& p : file->pairs) {
       unique.emplace(lfw_image_path(dir, p.name_a, p.index_a), p.name_a);
       unique.emplace(lfw_image_path(dir, p.name_b, p.index_b), p.name_b);
@@ -594,19 +660,20 @@ ProtocolOutput run_verify(const fs::path& dir, const ProtocolOptions& options,
                     std::to_string(r.pairs), pct(r.accuracy) + " +- " + pct(r.accuracy_std),
                     fixed(r.auc, 4), pct(r.tar_at_far_1e3), fixed(r.threshold, 3)});
   } else {
-    rows.push_back({"View 1 test (threshold from train)", std::to_string(r.pairs),
-                    pct(r.accuracy), fixed(r.auc, 4), pct(r.tar_at_far_1e3), fixed(r.threshold, 3)});
+    rows.push_back({"View 1 test (threshold from train)", std::to_string(r.pairs), pct(r.accuracy),
+                    fixed(r.auc, 4), pct(r.tar_at_far_1e3), fixed(r.threshold, 3)});
   }
-  out.text = failures_text(set) + "pairs with a missing face: " + std::to_string(r.missing_pairs) +
-             " (decided 'different')\n" +
-             (r.view2 ? "" : "train accuracy at that threshold: " + pct(r.train_accuracy) + "\n") +
-             format_table({"protocol", "pairs", "accuracy", "ROC AUC", "TAR@FAR=1e-3",
-                           "threshold (cosine)"},
-                          rows);
-  out.summary = {{"accuracy", r.view2 ? pct(r.accuracy) + " +- " + pct(r.accuracy_std) : pct(r.accuracy)},
-                 {"ROC AUC", fixed(r.auc, 4)},
-                 {"TAR@FAR=1e-3", pct(r.tar_at_far_1e3)},
-                 {"face found", pct(set.detection_rate())}};
+  out.text =
+      failures_text(set) + "pairs with a missing face: " + std::to_string(r.missing_pairs) +
+      " (decided 'different')\n" +
+      (r.view2 ? "" : "train accuracy at that threshold: " + pct(r.train_accuracy) + "\n") +
+      format_table(
+          {"protocol", "pairs", "accuracy", "ROC AUC", "TAR@FAR=1e-3", "threshold (cosine)"}, rows);
+  out.summary = {
+      {"accuracy", r.view2 ? pct(r.accuracy) + " +- " + pct(r.accuracy_std) : pct(r.accuracy)},
+      {"ROC AUC", fixed(r.auc, 4)},
+      {"TAR@FAR=1e-3", pct(r.tar_at_far_1e3)},
+      {"face found", pct(set.detection_rate())}};
   if (!options.report_dir.empty()) {
     make_report_dir(options.report_dir);
     report::HtmlPage page("Verification: " + options.pairs.filename().string());
@@ -619,15 +686,19 @@ ProtocolOutput run_verify(const fs::path& dir, const ProtocolOptions& options,
       lin.x.push_back(p.far), lin.y.push_back(p.tar);
       logx.x.push_back(p.far), logx.y.push_back(p.tar);
     }
-    report::draw(report::LinePlot{"ROC", "false accept rate", "true accept rate", {lin}, true,
-                                  false, true},
-                 options.report_dir / "roc.png");
-    report::draw(report::LinePlot{"ROC, log FAR", "false accept rate (log)", "true accept rate",
-                                  {logx}, true, true},
-                 options.report_dir / "roc_log.png");
+    report::draw(
+        report::LinePlot{"ROC", "false accept rate", "true accept rate", {lin}, true, false, true},
+        options.report_dir / "roc.png");
+    report::draw(
+        report::LinePlot{
+            "ROC, log FAR", "false accept rate (log)", "true accept rate", {logx}, true, true},
+        options.report_dir / "roc_log.png");
     std::vector<bool> right(same.begin(), same.end());
-    report::draw(report::LinePlot{"Precision-recall of 'same person'", "recall", "precision",
-                                  {pr_series("same-person pairs", test_scores, right)}, true},
+    report::draw(report::LinePlot{"Precision-recall of 'same person'",
+                                  "recall",
+                                  "precision",
+                                  {pr_series("same-person pairs", test_scores, right)},
+                                  true},
                  options.report_dir / "precision_recall.png");
     page.heading("Curves");
     page.image("roc.png", "ROC over the evaluated pairs");
@@ -641,8 +712,9 @@ ProtocolOutput run_verify(const fs::path& dir, const ProtocolOptions& options,
 ProtocolOutput run_scale(const fs::path& dir, const ProtocolOptions& options,
                          const Embedder& embedder, const Detector& detector) {
   ProtocolOutput out;
-  const auto set = embed_images(labelled(dir, options.max_people), embedder, detector, options.embed);
-  const KnnVote rule = options.rule.value_or(default_vote(set.info));
+  const auto set =
+      embed_images(labelled(dir, options.max_people), embedder, detector, options.embed);
+  const KnnVote rule = with_overrides(default_vote(set.info), options);
   std::vector<std::string> names;
   set.label_ids(&names);
   const auto counts =
@@ -653,11 +725,13 @@ ProtocolOutput run_scale(const fs::path& dir, const ProtocolOptions& options,
   for (const auto& p : points) {
     list.push_back(to_json(p));
     rows.push_back({std::to_string(p.people), std::to_string(p.images), fixed(p.embed_seconds, 2),
-                    fixed(p.index_seconds * 1000, 3), pct(p.top1), pct(p.top5), fixed(p.identify_f1, 4),
-                    pct(p.identify_accuracy)});
+                    fixed(p.index_seconds * 1000, 3), pct(p.top1), pct(p.top5),
+                    fixed(p.identify_f1, 4), pct(p.identify_accuracy)});
   }
-  out.json = {{"points", list}, {"rule", {{"k1", rule.k1}, {"k2", rule.k2}, {"threshold", rule.threshold}}},
-              {"seed", options.seed}, {"dataset", dataset_json(set)}};
+  out.json = {{"points", list},
+              {"rule", {{"k1", rule.k1}, {"k2", rule.k2}, {"threshold", rule.threshold}}},
+              {"seed", options.seed},
+              {"dataset", dataset_json(set)}};
   out.text = failures_text(set) + "identify rule: k1=" + std::to_string(rule.k1) +
              " k2=" + std::to_string(rule.k2) + " threshold=" + fixed(rule.threshold, 2) + "\n" +
              format_table({"people", "images", "embed s", "index ms", "top-1", "top-5",
@@ -681,13 +755,21 @@ ProtocolOutput run_scale(const fs::path& dir, const ProtocolOptions& options,
       f1.x.push_back(n), f1.y.push_back(p.identify_f1);
       acc.x.push_back(n), acc.y.push_back(p.identify_accuracy);
     }
-    report::draw(report::LinePlot{"Load time", "people", "seconds", {load}, false, false, false, true},
-                 options.report_dir / "scale_time.png");
-    report::draw(report::LinePlot{"Metrics as people are added", "people", "score", {top1, f1, acc},
-                                  false, false, false, true},
+    report::draw(
+        report::LinePlot{"Load time", "people", "seconds", {load}, false, false, false, true},
+        options.report_dir / "scale_time.png");
+    report::draw(report::LinePlot{"Metrics as people are added",
+                                  "people",
+                                  "score",
+                                  {top1, f1, acc},
+                                  false,
+                                  false,
+                                  false,
+                                  true},
                  options.report_dir / "scale_metrics.png");
     page.heading("Plots");
-    page.image("scale_time.png", "detection + embedding time (as measured when computed) + index build");
+    page.image("scale_time.png",
+               "detection + embedding time (as measured when computed) + index build");
     page.image("scale_metrics.png", "retrieval top-1 and identification with the rule above");
     out.report = finish_report(page, options.report_dir);
   }
@@ -720,13 +802,19 @@ ProtocolOutput run_protocol(const std::string& protocol, const fs::path& dir,
   ProtocolOptions options = given;
   options.embed.flip_average = options.embedder.flip_average;
   ProtocolOutput out;
-  if (protocol == "retrieval") out = run_retrieval(dir, options, embedder, detector);
-  else if (protocol == "grid") out = run_grid(dir, options, embedder, detector);
-  else if (protocol == "openset") out = run_openset(dir, options, embedder, detector);
-  else if (protocol == "verify") out = run_verify(dir, options, embedder, detector);
-  else if (protocol == "scale") out = run_scale(dir, options, embedder, detector);
-  else throw InputError("unknown protocol '" + protocol +
-                        "' (expected retrieval, grid, openset, verify or scale)");
+  if (protocol == "retrieval")
+    out = run_retrieval(dir, options, embedder, detector);
+  else if (protocol == "grid")
+    out = run_grid(dir, options, embedder, detector);
+  else if (protocol == "openset")
+    out = run_openset(dir, options, embedder, detector);
+  else if (protocol == "verify")
+    out = run_verify(dir, options, embedder, detector);
+  else if (protocol == "scale")
+    out = run_scale(dir, options, embedder, detector);
+  else
+    throw InputError("unknown protocol '" + protocol +
+                     "' (expected retrieval, grid, openset, verify or scale)");
   const EmbedderInfo& info = embedder.info();
   out.protocol = protocol;
   out.embedder = info.name;
@@ -774,17 +862,20 @@ std::string side_by_side(const std::vector<ProtocolOutput>& runs) {
   std::vector<std::string> metrics;
   for (const auto& run : runs) {
     for (const auto& [metric, value] : run.summary) {
-      if (std::find(metrics.begin(), metrics.end(), metric) == metrics.end()) metrics.push_back(metric);
+      if (std::find(metrics.begin(), metrics.end(), metric) == metrics.end())
+        metrics.push_back(metric);
     }
   }
   std::vector<std::string> header{"metric"};
-  for (const auto& run : runs) header.push_back(run.embedder + (run.warning.empty() ? "" : " (RANDOM)"));
+  for (const auto& run : runs)
+    header.push_back(run.embedder + (run.warning.empty() ? "" : " (RANDOM)"));
   std::vector<std::vector<std::string>> rows;
   for (const auto& metric : metrics) {
     std::vector<std::string> row{metric};
     for (const auto& run : runs) {
       std::string value = "-";
-      for (const auto& [m, v] : run.summary) if (m == metric) value = v;
+      for (const auto& [m, v] : run.summary)
+        if (m == metric) value = v;
       if (metric == "WARNING" && value != "-") value = "RANDOM WEIGHTS";
       row.push_back(value);
     }

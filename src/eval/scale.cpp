@@ -22,9 +22,9 @@ std::vector<std::size_t> default_people_counts(std::size_t people) {
   return counts;
 }
 
-std::vector<ScalePoint> evaluate_scale(const EmbeddedSet& set, const std::vector<std::size_t>& counts,
-                                       const KnnVote& rule, double enroll_fraction,
-                                       std::uint64_t seed) {
+std::vector<ScalePoint> evaluate_scale(const EmbeddedSet& set,
+                                       const std::vector<std::size_t>& counts, const KnnVote& rule,
+                                       double enroll_fraction, std::uint64_t seed) {
   std::vector<std::string> names;
   const auto labels = set.label_ids(&names);
   std::vector<int> order(names.size());
@@ -62,7 +62,8 @@ std::vector<ScalePoint> evaluate_scale(const EmbeddedSet& set, const std::vector
     }
     const Split split = split_per_person(sub_labels, enroll_fraction, seed);
     if (!split.validation.empty()) {
-      const auto data = prepare_grid(sub, sub_labels, names, split, static_cast<std::size_t>(rule.k2));
+      const auto data =
+          prepare_grid(sub, sub_labels, names, split, static_cast<std::size_t>(rule.k2));
       const auto predicted = predict(data, rule);
       p.identify_f1 = count_one_vs_rest(data.truth, predicted, data.enrolled_people).f1();
       std::size_t right = 0;

@@ -13,7 +13,9 @@ std::uint64_t SeededRandom::next() {  // SplitMix64
   return z ^ (z >> 31);
 }
 
-std::size_t SeededRandom::below(std::size_t n) { return static_cast<std::size_t>(next() % n); }
+std::size_t SeededRandom::below(std::size_t n) {
+  return static_cast<std::size_t>(next() % n);
+}
 
 Split split_per_person(const std::vector<int>& labels, double enroll_fraction, std::uint64_t seed,
                        double unknown_people_fraction) {

@@ -102,8 +102,7 @@ PairsFile read_pairs(const std::filesystem::path& path) {
       p.name_b = f[2];
       if (!parse_int(f[1], p.index_a) || !parse_int(f[3], p.index_b)) fail("bad image number");
     } else {
-      fail("expected 'name i j' or 'name1 i name2 j', got " + std::to_string(f.size()) +
-           " fields");
+      fail("expected 'name i j' or 'name1 i name2 j', got " + std::to_string(f.size()) + " fields");
     }
     if (p.index_a < 1 || p.index_b < 1) fail("image numbers start at 1");
     file.pairs.push_back(std::move(p));
@@ -112,16 +111,16 @@ PairsFile read_pairs(const std::filesystem::path& path) {
   if (file.view2) {
     const std::size_t expected = static_cast<std::size_t>(file.folds) * 2 * file.per_fold;
     if (file.pairs.size() != expected) {
-      throw InputError(path.string() + ": header says " + std::to_string(file.folds) + " folds of " +
-                       std::to_string(2 * file.per_fold) + " pairs, file has " +
+      throw InputError(path.string() + ": header says " + std::to_string(file.folds) +
+                       " folds of " + std::to_string(2 * file.per_fold) + " pairs, file has " +
                        std::to_string(file.pairs.size()));
     }
     for (std::size_t i = 0; i < file.pairs.size(); ++i) {
       file.pairs[i].fold = static_cast<int>(i / (2 * static_cast<std::size_t>(file.per_fold)));
     }
   } else if (declared >= 0 && file.pairs.size() != 2 * static_cast<std::size_t>(declared)) {
-    throw InputError(path.string() + ": count line says " + std::to_string(declared) +
-                     " same + " + std::to_string(declared) + " different pairs, file has " +
+    throw InputError(path.string() + ": count line says " + std::to_string(declared) + " same + " +
+                     std::to_string(declared) + " different pairs, file has " +
                      std::to_string(file.pairs.size()));
   }
   return file;
@@ -174,8 +173,8 @@ std::vector<RocPoint> roc_curve(const std::vector<float>& scores, const std::vec
   for (std::size_t i = 0; i < r.size(); ++i) {
     (r[i].same ? tp : fp) += 1;
     if (i + 1 < r.size() && r[i + 1].score == r[i].score) continue;
-    curve.push_back({neg ? double(fp) / double(neg) : 0, pos ? double(tp) / double(pos) : 0,
-                     r[i].score});
+    curve.push_back(
+        {neg ? double(fp) / double(neg) : 0, pos ? double(tp) / double(pos) : 0, r[i].score});
   }
   return curve;
 }
@@ -233,7 +232,8 @@ VerificationResult verify_folds(const PairsFile& file, const std::vector<float>&
     result.fold_accuracy.push_back(accuracy_at(s, same, t));
   }
   const double n = double(result.fold_accuracy.size());
-  result.accuracy = std::accumulate(result.fold_accuracy.begin(), result.fold_accuracy.end(), 0.0) / n;
+  result.accuracy =
+      std::accumulate(result.fold_accuracy.begin(), result.fold_accuracy.end(), 0.0) / n;
   double var = 0;
   for (double a : result.fold_accuracy) var += (a - result.accuracy) * (a - result.accuracy);
   result.accuracy_std = n > 1 ? std::sqrt(var / (n - 1)) : 0;

@@ -10,12 +10,23 @@ std::string escape_html(const std::string& text) {
   out.reserve(text.size());
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -26,7 +37,9 @@ HtmlPage::HtmlPage(std::string title) : title_(std::move(title)) {}
 void HtmlPage::warning(const std::string& text) {
   body_ += "<p class=\"warning\">" + escape_html(text) + "</p>\n";
 }
-void HtmlPage::heading(const std::string& text) { body_ += "<h2>" + escape_html(text) + "</h2>\n"; }
+void HtmlPage::heading(const std::string& text) {
+  body_ += "<h2>" + escape_html(text) + "</h2>\n";
+}
 void HtmlPage::paragraph(const std::string& text) {
   body_ += "<p>" + escape_html(text) + "</p>\n";
 }

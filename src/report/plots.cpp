@@ -20,13 +20,12 @@ struct Rgb {
 
 // Matplotlib's tab10 then tab20's lighter half, with their greys swapped for navy and brown:
 // grey is kept for points outside the legend.
-const Rgb kPalette[] = {{0.122, 0.467, 0.706}, {1.000, 0.498, 0.055}, {0.173, 0.627, 0.173},
-                        {0.839, 0.153, 0.157}, {0.580, 0.404, 0.741}, {0.549, 0.337, 0.294},
-                        {0.890, 0.467, 0.761}, {0.000, 0.000, 0.500}, {0.737, 0.741, 0.133},
-                        {0.090, 0.745, 0.812}, {0.682, 0.780, 0.910}, {1.000, 0.733, 0.471},
-                        {0.596, 0.875, 0.541}, {1.000, 0.596, 0.588}, {0.773, 0.690, 0.835},
-                        {0.769, 0.612, 0.580}, {0.969, 0.714, 0.824}, {0.400, 0.200, 0.000},
-                        {0.859, 0.859, 0.553}, {0.620, 0.855, 0.898}};
+const Rgb kPalette[] = {
+    {0.122, 0.467, 0.706}, {1.000, 0.498, 0.055}, {0.173, 0.627, 0.173}, {0.839, 0.153, 0.157},
+    {0.580, 0.404, 0.741}, {0.549, 0.337, 0.294}, {0.890, 0.467, 0.761}, {0.000, 0.000, 0.500},
+    {0.737, 0.741, 0.133}, {0.090, 0.745, 0.812}, {0.682, 0.780, 0.910}, {1.000, 0.733, 0.471},
+    {0.596, 0.875, 0.541}, {1.000, 0.596, 0.588}, {0.773, 0.690, 0.835}, {0.769, 0.612, 0.580},
+    {0.969, 0.714, 0.824}, {0.400, 0.200, 0.000}, {0.859, 0.859, 0.553}, {0.620, 0.855, 0.898}};
 constexpr int kPaletteSize = sizeof(kPalette) / sizeof(kPalette[0]);
 
 void colour(cairo_t* cr, int i, double alpha = 1.0) {
@@ -249,15 +248,19 @@ void draw(const LinePlot& plot, const std::filesystem::path& png, int width, int
     for (const auto& series : plot.series) {
       std::vector<double> xs;
       for (double x : series.x) {
-        if (!plot.log_x) xs.push_back(x);
-        else if (x > 0) xs.push_back(std::log10(x));
+        if (!plot.log_x)
+          xs.push_back(x);
+        else if (x > 0)
+          xs.push_back(std::log10(x));
       }
       range_of(xs, xlo, xhi);
       range_of(series.y, ylo, yhi);
     }
     if (!std::isfinite(xlo)) xlo = 0, xhi = 1, ylo = 0, yhi = 1;
-    if (!plot.log_x) pad_range(xlo, xhi);
-    else xlo = std::floor(xlo), xhi = std::max(std::ceil(xhi), xlo + 1);
+    if (!plot.log_x)
+      pad_range(xlo, xhi);
+    else
+      xlo = std::floor(xlo), xhi = std::max(std::ceil(xhi), xlo + 1);
     if (ylo >= 0 && yhi <= 1) {
       ylo = 0;  // rates and scores: show their whole range
       yhi = 1.02;
@@ -310,7 +313,19 @@ void draw(const LinePlot& plot, const std::filesystem::path& png, int width, int
   cairo_restore(cr);
   bool any_name = false;
   for (const auto& n : names) any_name = any_name || !n.empty();
-  if (any_name) legend(cr, ax, names, true, plot.fixed_unit_range);
+  if (any_name) {
+    // Put the legend in the right-hand corner that covers fewer data points.
+    std::size_t upper = 0, lower = 0;
+    for (const auto& series : plot.series) {
+      for (std::size_t j = 0; j < series.x.size() && j < series.y.size(); ++j) {
+        if (plot.log_x && series.x[j] <= 0) continue;
+        const double x = ax.px(series.x[j]), y = ax.py(series.y[j]);
+        if (x < (ax.left + ax.right) / 2) continue;
+        (y < (ax.top + ax.bottom) / 2 ? upper : lower) += 1;
+      }
+    }
+    legend(cr, ax, names, true, lower < upper || (lower == upper && plot.fixed_unit_range));
+  }
   s.save(png);
 }
 
@@ -337,8 +352,10 @@ void draw(const ScatterPlot& plot, const std::filesystem::path& png, int width, 
       const int g = i < plot.group.size() ? plot.group[i] : 0;
       const bool listed = g >= 0 && static_cast<std::size_t>(g) < groups;
       if (listed != (pass == 1)) continue;
-      if (listed) colour(cr, g, 0.85);
-      else cairo_set_source_rgba(cr, 0.6, 0.6, 0.6, 0.5);
+      if (listed)
+        colour(cr, g, 0.85);
+      else
+        cairo_set_source_rgba(cr, 0.6, 0.6, 0.6, 0.5);
       cairo_arc(cr, ax.px(plot.x[i]), ax.py(plot.y[i]), listed ? 4.5 : 3, 0, 2 * M_PI);
       cairo_fill(cr);
     }
@@ -373,7 +390,8 @@ void draw(const HeatMap& map, const std::filesystem::path& png, int size) {
   const double ch = n_rows ? side / static_cast<double>(n_rows) : side;
   text(cr, map.title, (size + 90) / 2.0, 25, 18, Align::centre, true);
   double vmax = 0;
-  for (const auto& row : map.values) for (double v : row) vmax = std::max(vmax, v);
+  for (const auto& row : map.values)
+    for (double v : row) vmax = std::max(vmax, v);
   if (vmax <= 0) vmax = 1;
   // White to dark blue (like matplotlib's "Blues").
   auto shade = [&](double v) {
@@ -437,7 +455,8 @@ void draw(const BarChart& chart, const std::filesystem::path& png, int width, in
   ax.frame(cr, chart.title, chart.x_label, chart.y_label, width, false);
   for (std::size_t i = 0; i < n; ++i) {
     const double v = i < chart.values.size() ? chart.values[i] : 0;
-    const double x0 = ax.px(static_cast<double>(i) + 0.15), x1 = ax.px(static_cast<double>(i) + 0.85);
+    const double x0 = ax.px(static_cast<double>(i) + 0.15),
+                 x1 = ax.px(static_cast<double>(i) + 0.85);
     colour(cr, static_cast<int>(i));
     cairo_rectangle(cr, x0, ax.py(v), x1 - x0, ax.py(0) - ax.py(v));
     cairo_fill(cr);

@@ -102,7 +102,8 @@ TEST_F(GridTest, FastVoteEqualsDecideAtEveryGridPoint) {
         const auto slow = decide_all(data_, rule);
         for (std::size_t q = 0; q < fast.size(); ++q) {
           const std::string label = fast[q] < 0 ? kUnknown : data_.people[fast[q]];
-          ASSERT_EQ(label, slow[q].label) << "k1=" << k1 << " k2=" << k2 << " t=" << t << " q=" << q;
+          ASSERT_EQ(label, slow[q].label)
+              << "k1=" << k1 << " k2=" << k2 << " t=" << t << " q=" << q;
           (fast[q] < 0 ? unknown : known) += 1;
         }
       }
@@ -127,7 +128,8 @@ TEST_F(GridTest, GridCountsEqualCountingDirectDecisions) {
     std::vector<int> predicted;
     for (const auto& d : decide_all(data_, KnnVote{p.k1, p.k2, p.threshold})) {
       const auto it = std::find(data_.people.begin(), data_.people.end(), d.label);
-      predicted.push_back(it == data_.people.end() ? -1 : static_cast<int>(it - data_.people.begin()));
+      predicted.push_back(it == data_.people.end() ? -1
+                                                   : static_cast<int>(it - data_.people.begin()));
     }
     const auto c = count_one_vs_rest(data_.truth, predicted, data_.enrolled_people);
     EXPECT_EQ(c.tp, p.counts.tp);
@@ -174,8 +176,8 @@ TEST(GridSpeed, WholeGridOverFiveThousandQueriesTakesSeconds) {
 TEST(GridCsv, HasTheDocumentedColumnsAndTheWarning) {
   clipface::testing::TempDir tmp;
   const auto set = synthetic_faces(5, 4, 0.3f);
-  const auto data = prepare_grid(set.embeddings, set.labels, set.names,
-                                 split_per_person(set.labels, 0.5, 0), 10);
+  const auto data =
+      prepare_grid(set.embeddings, set.labels, set.names, split_per_person(set.labels, 0.5, 0), 10);
   const auto points = run_grid(data, GridSpec{});
   write_grid_csv(tmp / "grid.csv", points, "RANDOM WEIGHTS");
   std::ifstream in(tmp / "grid.csv");
@@ -190,7 +192,7 @@ TEST(GridCsv, HasTheDocumentedColumnsAndTheWarning) {
 }
 
 TEST(OpenSet, CountsGenuineAndImpostorProbesAsDocumented) {
-  const std::vector<Prediction> predictions{{"a", 0.9f}, {"b", 0.95f}, {"a", 0.5f},
+  const std::vector<Prediction> predictions{{"a", 0.9f},  {"b", 0.95f}, {"a", 0.5f},
                                             {"a", 0.85f}, {"b", 0.3f},  {kUnknown, 0.f}};
   const std::vector<std::string> truth{"a", "a", "b", "", "", ""};
   const auto p = evaluate_open_set(predictions, truth, 0.8f);
@@ -222,14 +224,14 @@ TEST(OpenSet, SplitAndKnnClassifierRecogniseEnrolledPeople) {
   Matrix enrolled(split.enrolled.size(), set.embeddings.cols);
   for (std::size_t i = 0; i < split.enrolled.size(); ++i) {
     names.push_back(set.names[set.labels[split.enrolled[i]]]);
-    std::copy(set.embeddings.row(split.enrolled[i]).begin(), set.embeddings.row(split.enrolled[i]).end(),
-              enrolled.row(i).begin());
+    std::copy(set.embeddings.row(split.enrolled[i]).begin(),
+              set.embeddings.row(split.enrolled[i]).end(), enrolled.row(i).begin());
   }
   KnnClassifier classifier(enrolled, names, KnnVote{1, 2, 2.0f});
   Matrix probes(split.genuine.size(), set.embeddings.cols);
   for (std::size_t i = 0; i < split.genuine.size(); ++i) {
-    std::copy(set.embeddings.row(split.genuine[i]).begin(), set.embeddings.row(split.genuine[i]).end(),
-              probes.row(i).begin());
+    std::copy(set.embeddings.row(split.genuine[i]).begin(),
+              set.embeddings.row(split.genuine[i]).end(), probes.row(i).begin());
   }
   const auto predictions = classifier.predict(probes);
   for (std::size_t i = 0; i < predictions.size(); ++i) {

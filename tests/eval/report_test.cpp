@@ -27,9 +27,14 @@ void expect_chart(const std::filesystem::path& png, int width, int height) {
 
 TEST(Charts, LineScatterHeatMapAndBarsAreDrawn) {
   TempDir tmp;
-  LinePlot roc{"ROC", "false accept rate", "true accept rate",
-               {{"model A", {0, 0.1, 0.5, 1}, {0, 0.7, 0.95, 1}}, {"model B", {0, 0.5, 1}, {0, 0.6, 1}}},
-               true, false, true};
+  LinePlot roc{
+      "ROC",
+      "false accept rate",
+      "true accept rate",
+      {{"model A", {0, 0.1, 0.5, 1}, {0, 0.7, 0.95, 1}}, {"model B", {0, 0.5, 1}, {0, 0.6, 1}}},
+      true,
+      false,
+      true};
   draw(roc, tmp / "roc.png");
   expect_chart(tmp / "roc.png", 720, 540);
   LinePlot log_roc = roc;

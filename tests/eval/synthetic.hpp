@@ -21,7 +21,8 @@ inline SyntheticSet synthetic_faces(int people, int per_person, float noise, int
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   SyntheticSet set;
-  set.embeddings = Matrix(static_cast<std::size_t>(people * per_person), static_cast<std::size_t>(dim));
+  set.embeddings =
+      Matrix(static_cast<std::size_t>(people * per_person), static_cast<std::size_t>(dim));
   std::size_t row = 0;
   for (int p = 0; p < people; ++p) {
     set.names.push_back("person" + std::to_string(100 + p));

@@ -28,7 +28,8 @@ TEST(Pairs, ReadsHeaderlessView1ByFieldCount) {
   EXPECT_EQ(file.pairs[0].index_b, 4);
   EXPECT_FALSE(file.pairs[1].same);
   EXPECT_EQ(file.pairs[1].name_b, "Marsha_Thomason");
-  EXPECT_EQ(lfw_image_path("/lfw", "AJ_Cook", 1), std::filesystem::path("/lfw/AJ_Cook/AJ_Cook_0001.jpg"));
+  EXPECT_EQ(lfw_image_path("/lfw", "AJ_Cook", 1),
+            std::filesystem::path("/lfw/AJ_Cook/AJ_Cook_0001.jpg"));
 }
 
 TEST(Pairs, ChecksTheOfficialView1CountLine) {
@@ -114,7 +115,8 @@ TEST(Metrics, BestThresholdSeparatesAndAccuracyCounts) {
   EXPECT_DOUBLE_EQ(accuracy_at(scores, same, t), 0.8);
   EXPECT_DOUBLE_EQ(accuracy_at(scores, same, 0.7f), 0.8);
   EXPECT_DOUBLE_EQ(accuracy_at(scores, same, 0.0f), 0.6);
-  EXPECT_DOUBLE_EQ(accuracy_at({0.9f, 0.1f}, {true, false}, best_threshold({0.9f, 0.1f}, {true, false})), 1.0);
+  EXPECT_DOUBLE_EQ(
+      accuracy_at({0.9f, 0.1f}, {true, false}, best_threshold({0.9f, 0.1f}, {true, false})), 1.0);
 }
 
 TEST(Metrics, TarAtFarUsesOnlyThresholdsWithinTheFar) {
@@ -166,7 +168,8 @@ TEST(Metrics, TrainTestAppliesTheTrainThreshold) {
   PairsFile train, test;
   for (int i = 0; i < 4; ++i) train.pairs.push_back({"A", 1, "A", 2, i < 2, 0});
   for (int i = 0; i < 4; ++i) test.pairs.push_back({"A", 1, "A", 2, i < 2, 0});
-  const auto r = verify_train_test(train, {0.9f, 0.8f, 0.3f, 0.2f}, test, {0.6f, 0.5f, 0.56f, kMissingScore});
+  const auto r =
+      verify_train_test(train, {0.9f, 0.8f, 0.3f, 0.2f}, test, {0.6f, 0.5f, 0.56f, kMissingScore});
   EXPECT_NEAR(r.threshold, 0.55f, 1e-6);
   EXPECT_DOUBLE_EQ(r.train_accuracy, 1.0);
   EXPECT_DOUBLE_EQ(r.accuracy, 0.5);  // 0.5 same below, 0.56 different above

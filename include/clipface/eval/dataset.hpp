@@ -61,10 +61,10 @@ struct EmbedFailure {
 
 struct EmbeddedSet {
   EmbedderInfo info;
-  std::vector<LabelledImage> images;  // those with an embedding, in input order
-  Matrix embeddings;                  // one unit row per entry of `images`
-  std::vector<Face> faces;            // the face each row came from (original image pixels)
-  std::vector<double> embed_seconds;  // detection + embedding time when it was computed
+  std::vector<LabelledImage> images;      // those with an embedding, in input order
+  Matrix embeddings;                      // one unit row per entry of `images`
+  std::vector<Face> faces;                // the face each row came from (original image pixels)
+  std::vector<double> embed_seconds;      // detection + embedding time when it was computed
   std::vector<std::size_t> source_index;  // index of each row's image in the input list
   std::vector<EmbedFailure> failures;
   std::size_t computed = 0;  // images detected and embedded in this run

@@ -63,8 +63,7 @@ struct GridData {
 // `labels`: dense ids per row; `names`: id -> name. Searches every validation row's max_k
 // nearest enrolled rows. Throws InputError when nothing is enrolled or validated.
 GridData prepare_grid(const Matrix& embeddings, const std::vector<int>& labels,
-                      const std::vector<std::string>& names, const Split& split,
-                      std::size_t max_k);
+                      const std::vector<std::string>& names, const Split& split, std::size_t max_k);
 
 // Predicted person id per query (-1 = Unknown) under one rule, using the fast integer vote.
 std::vector<int> predict(const GridData& data, const KnnVote& rule);

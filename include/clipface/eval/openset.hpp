@@ -42,11 +42,11 @@ class IdentityClassifier {
 
 // The k1/k2 vote over exact neighbours among enrolled embeddings. Confidence = the cosine of the
 // winner's nearest voting neighbour (Decision::score), clamped to [0, 1]; Unknown gets 0. The
-// default rule lets every neighbour vote (threshold 2.0), so that the confidence threshold alone
-// decides "not recognised".
+// default rule is the nearest neighbour with every neighbour allowed to vote (threshold 2.0), so
+// that the confidence threshold alone decides "not recognised".
 class KnnClassifier final : public IdentityClassifier {
  public:
-  KnnClassifier(Matrix enrolled, std::vector<std::string> people, KnnVote rule = {3, 5, 2.0f});
+  KnnClassifier(Matrix enrolled, std::vector<std::string> people, KnnVote rule = {1, 1, 2.0f});
   std::string name() const override;
   std::string confidence_meaning() const override;
   std::vector<Prediction> predict(const Matrix& embeddings) const override;
@@ -74,8 +74,8 @@ OpenSetSplit split_open_set(const std::vector<int>& labels, double known_fractio
 struct OpenSetPoint {
   float threshold = 0;
   std::size_t genuine = 0, impostor = 0;
-  std::size_t genuine_correct = 0;       // accepted with the right name
-  std::size_t genuine_misidentified = 0; // accepted with a wrong name
+  std::size_t genuine_correct = 0;        // accepted with the right name
+  std::size_t genuine_misidentified = 0;  // accepted with a wrong name
   std::size_t genuine_rejected = 0;
   std::size_t impostor_accepted = 0;
   double accuracy = 0, fpr = 0, fnr = 0;

@@ -29,20 +29,26 @@ struct ProtocolOptions {
   std::size_t max_people = 0;              // use only the first N people (sorted); 0 = all
   // grid
   double enroll_fraction = 0.5;
-  double unknown_fraction = 0.0;  // share of people never enrolled (their images query as strangers)
+  double unknown_fraction =
+      0.0;  // share of people never enrolled (their images query as strangers)
   GridSpec grid;
   // openset
   double known_fraction = 0.5;
   int shots = 1;
   float confidence_threshold = 0.80f;
-  KnnVote openset_rule{3, 5, 2.0f};
-  // scale (and the identification shown in reports); default: default_vote(embedder info)
-  std::optional<KnnVote> rule;
+  // Open set: nearest neighbour (k1 = k2 = 1; with one shot per person any larger k ties) and
+  // every neighbour may vote (threshold 2.0), so that the confidence threshold alone rejects.
+  KnnVote openset_rule{1, 1, 2.0f};
+  // Overrides of the vote rule, applied to openset_rule and to the scale rule (whose defaults are
+  // default_vote(embedder info)).
+  std::optional<int> k1, k2;
+  std::optional<float> threshold;
   std::vector<std::size_t> people_counts;  // scale; empty = 5, 10, 20, ..., all
   // verify
   std::filesystem::path pairs;        // View 2 pairs.txt, or View 1 pairsDevTest.txt
   std::filesystem::path train_pairs;  // View 1: pairsDevTrain.txt (found beside `pairs` if empty)
-  std::size_t max_pairs = 0;          // View 1: the first N/2 same and N/2 different pairs of each file; 0 = all
+  std::size_t max_pairs =
+      0;  // View 1: the first N/2 same and N/2 different pairs of each file; 0 = all
 };
 
 struct ProtocolOutput {
@@ -50,9 +56,9 @@ struct ProtocolOutput {
   std::string embedder;  // EmbedderInfo::name
   std::string warning;   // kRandomWeightsWarning or ""
   nlohmann::json json;
-  std::string text;      // the printed tables
+  std::string text;                                          // the printed tables
   std::vector<std::pair<std::string, std::string>> summary;  // metric -> formatted value
-  std::filesystem::path report;  // index.html when a report was written
+  std::filesystem::path report;                              // index.html when a report was written
 };
 
 // "retrieval", "grid", "openset", "verify", "scale".

@@ -30,7 +30,7 @@ struct FacePair {
 struct PairsFile {
   bool view2 = false;  // true when the "FOLDS N" header was found
   int folds = 1;
-  int per_fold = 0;    // View 2: same (= different) pairs per fold
+  int per_fold = 0;  // View 2: same (= different) pairs per fold
   std::vector<FacePair> pairs;
 };
 
@@ -70,11 +70,11 @@ struct VerificationResult {
   double accuracy_std = 0;        // View 2 only
   std::vector<double> fold_accuracy;
   std::vector<float> fold_threshold;
-  float threshold = 0;            // View 1: chosen on train; View 2: on all folds (for show)
-  double auc = 0;                 // on the evaluated pairs (View 1 test; View 2 all)
+  float threshold = 0;  // View 1: chosen on train; View 2: on all folds (for show)
+  double auc = 0;       // on the evaluated pairs (View 1 test; View 2 all)
   double tar_at_far_1e3 = 0;
   float tar_threshold = 0;
-  double train_accuracy = 0;      // View 1: on the pairs the threshold was chosen on
+  double train_accuracy = 0;  // View 1: on the pairs the threshold was chosen on
 };
 
 // View 2: the ten-fold protocol over one file's scores.
