@@ -4,8 +4,12 @@
 //
 // For each architecture (random weights: the same FLOPs as real ones) and batch size 1 and 32,
 // images/s in fp32 and bf16, the ratio to eager PyTorch fp32 and bf16 autocast (run by
-// bench/clip_eager_baseline.py with /usr/bin/python3, same thread count), the GFLOP/s achieved as
-// a share of the machine's peak, and the cosine between bf16 and fp32 embeddings. Medians.
+// bench/clip_eager_baseline.py with /usr/bin/python3, same thread count, just before), the
+// GFLOP/s achieved as a share of the machine's peak (measured here by an FMA loop), and the
+// cosine between bf16 and fp32 embeddings (random weights: real checkpoints have larger
+// activation outliers, so treat it as a check of the arithmetic). Medians.
+#include <immintrin.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -19,6 +23,7 @@
 #include <vector>
 
 #include "clipface/clip.hpp"
+#include "clipface/tokenizer.hpp"
 
 namespace {
 using namespace clipface;
@@ -41,15 +46,103 @@ double median_seconds(F&& f, int repeats) {
   return median(samples);
 }
 
-// Peak fp32 FLOP/s: cores x clock x 32 (two 256-bit FMA pipes per Zen 4 core, as AVX-512 is
-// double-pumped there). bf16 dot products (VDPBF16PS) double it.
-double peak_fp32_gflops(int threads) {
-  std::ifstream cpuinfo("/proc/cpuinfo");
-  double mhz = 0;
-  for (std::string line; std::getline(cpuinfo, line);) {
-    if (line.rfind("cpu MHz", 0) == 0) mhz = std::max(mhz, std::stod(line.substr(line.find(':') + 1)));
+// The machine's peak, measured rather than looked up (clock and FMA width vary by part): every
+// thread runs a loop of independent 512-bit FMAs (fp32) or bf16 dot products (VDPBF16PS, two
+// multiply-adds per fp32 lane) on registers only.
+// Twelve independent accumulators (enough to hide the FMA latency on two pipes), named one by one
+// so that they live in registers; the empty asm keeps the compiler from shortening the loop.
+#define CLIPFACE_CHAINS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#define CLIPFACE_DECLARE(i) __m512 acc##i = _mm512_set1_ps(static_cast<float>(i));
+#define CLIPFACE_FMA(i) acc##i = _mm512_fmadd_ps(acc##i, a, b);
+#define CLIPFACE_DOT(i) acc##i = _mm512_dpbf16_ps(acc##i, x, y);
+#define CLIPFACE_SUM(i) sum += _mm512_cvtss_f32(acc##i);
+constexpr double kChains = 12;
+
+__attribute__((target("avx512f"))) double fma_loop(long iterations) {
+  CLIPFACE_CHAINS(CLIPFACE_DECLARE)
+  const __m512 a = _mm512_set1_ps(0.999f), b = _mm512_set1_ps(1e-3f);
+  for (long it = 0; it < iterations; ++it) {
+    CLIPFACE_CHAINS(CLIPFACE_FMA)
+    asm volatile(""
+                 : "+v"(acc0), "+v"(acc1), "+v"(acc2), "+v"(acc3), "+v"(acc4), "+v"(acc5),
+                   "+v"(acc6), "+v"(acc7), "+v"(acc8), "+v"(acc9), "+v"(acc10), "+v"(acc11));
   }
-  return threads * mhz / 1000.0 * 32.0;
+  float sum = 0;
+  CLIPFACE_CHAINS(CLIPFACE_SUM)
+  return 2.0 * 16 * kChains * static_cast<double>(iterations) + (sum == 42.0f ? 1e-30 : 0.0);
+}
+
+__attribute__((target("avx512f,avx512bf16"))) double bf16_loop(long iterations) {
+  CLIPFACE_CHAINS(CLIPFACE_DECLARE)
+  const __m512bh x = (__m512bh)_mm512_set1_epi16(0x3f80), y = (__m512bh)_mm512_set1_epi16(0x3a83);
+  for (long it = 0; it < iterations; ++it) {
+    CLIPFACE_CHAINS(CLIPFACE_DOT)
+    asm volatile(""
+                 : "+v"(acc0), "+v"(acc1), "+v"(acc2), "+v"(acc3), "+v"(acc4), "+v"(acc5),
+                   "+v"(acc6), "+v"(acc7), "+v"(acc8), "+v"(acc9), "+v"(acc10), "+v"(acc11));
+  }
+  float sum = 0;
+  CLIPFACE_CHAINS(CLIPFACE_SUM)
+  return 2.0 * 32 * kChains * static_cast<double>(iterations) + (sum == 42.0f ? 1e-30 : 0.0);
+}
+
+double peak_gflops(int threads, bool bf16) {
+  if (!__builtin_cpu_supports("avx512f") || (bf16 && !__builtin_cpu_supports("avx512bf16"))) {
+    return 0;
+  }
+  const long iterations = 20'000'000;
+  std::vector<double> flops(static_cast<std::size_t>(threads));
+  std::vector<std::thread> pool;
+  const auto t0 = Clock::now();
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      flops[static_cast<std::size_t>(t)] = bf16 ? bf16_loop(iterations) : fma_loop(iterations);
+    });
+  }
+  for (auto& th : pool) th.join();
+  const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  double total = 0;
+  for (double f : flops) total += f;
+  return total / seconds / 1e9;
+}
+
+// Multiply-adds x 2 of the products (convolutions, linear layers, attention) of one forward, from
+// the architecture: what any implementation must compute.
+double vit_gflops(const ClipInfo& info) {
+  const double w = info.vision_width, p = info.vision_patch_size;
+  const double grid = info.image_size / p, tokens = grid * grid + 1;
+  const double per_layer = 2 * tokens * w * (3 * w + w + 8 * w) + 2 * 2 * tokens * tokens * w;
+  return (2 * grid * grid * 3 * p * p * w + info.vision_layers[0] * per_layer +
+          2 * w * info.embed_dim) /
+         1e9;
+}
+
+double resnet_gflops(const ClipInfo& info) {
+  const double w = info.vision_width;
+  double r = info.image_size / 2.0;  // after the stride-2 first convolution
+  double flops = 2 * r * r * 9 * (3 * w / 2 + w / 2 * w / 2 + w / 2 * w);
+  r /= 2;
+  double inplanes = w;
+  for (int stage = 0; stage < 4; ++stage) {
+    const double planes = w * (1 << stage);
+    for (int b = 0; b < info.vision_layers[static_cast<std::size_t>(stage)]; ++b) {
+      const double stride = (b == 0 && stage > 0) ? 2 : 1, out_r = r / stride;
+      flops += 2 * r * r * inplanes * planes + 2 * r * r * 9 * planes * planes +
+               2 * out_r * out_r * planes * 4 * planes;
+      if (b == 0) flops += 2 * out_r * out_r * inplanes * 4 * planes;  // downsample
+      inplanes = 4 * planes;
+      r = out_r;
+    }
+  }
+  const double c = 32 * w, tokens = r * r + 1;
+  flops += 2 * 2 * tokens * c * c + 2 * c * c + 2 * 2 * tokens * c + 2 * c * info.embed_dim;
+  return flops / 1e9;
+}
+
+double text_gflops(const ClipInfo& info, double tokens) {
+  const double w = info.text_width;
+  const double per_layer = 2 * tokens * w * 12 * w + 2 * 2 * tokens * tokens * w;
+  return (info.text_layers * per_layer + 2 * w * info.embed_dim) / 1e9;
 }
 
 double min_row_cosine(const Matrix& a, const Matrix& b) {
@@ -59,7 +152,8 @@ double min_row_cosine(const Matrix& a, const Matrix& b) {
 }
 
 nlohmann::json run_baseline(const std::vector<std::string>& archs, int threads, int repeats) {
-  std::string cmd = "/usr/bin/python3 " CLIPFACE_SOURCE_DIR "/bench/clip_eager_baseline.py --threads " +
+  std::string cmd = "/usr/bin/python3 " CLIPFACE_SOURCE_DIR
+                    "/bench/clip_eager_baseline.py --threads " +
                     std::to_string(threads) + " --repeats " + std::to_string(repeats) + " --arch";
   for (const auto& a : archs) cmd += " " + a;
   std::FILE* pipe = popen(cmd.c_str(), "r");
@@ -83,9 +177,12 @@ int main(int argc, char** argv) {
   bool baseline = true;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg == "--repeats" && i + 1 < argc) repeats = std::stoi(argv[++i]);
-    else if (arg == "--threads" && i + 1 < argc) threads = std::stoi(argv[++i]);
-    else if (arg == "--no-baseline") baseline = false;
+    if (arg == "--repeats" && i + 1 < argc)
+      repeats = std::stoi(argv[++i]);
+    else if (arg == "--threads" && i + 1 < argc)
+      threads = std::stoi(argv[++i]);
+    else if (arg == "--no-baseline")
+      baseline = false;
     else if (arg == "--arch") {
       while (i + 1 < argc && argv[i + 1][0] != '-') archs.emplace_back(argv[++i]);
     }
@@ -94,43 +191,58 @@ int main(int argc, char** argv) {
 
   // Eager PyTorch first, so the two never compete for the cores.
   const nlohmann::json eager = baseline ? run_baseline(archs, threads, repeats) : nlohmann::json{};
-  std::map<std::string, double> eager_rate, gflops;  // key: tower/arch/batch/precision
+  std::map<std::string, double> eager_rate;  // key: tower/arch/batch/precision
   if (eager.contains("results")) {
     for (const auto& r : eager["results"]) {
       const std::string key = r["tower"].get<std::string>() + "/" + r["arch"].get<std::string>() +
                               "/" + std::to_string(r["batch"].get<int>()) + "/" +
                               r["precision"].get<std::string>();
       eager_rate[key] = r["per_second"];
-      gflops[r["tower"].get<std::string>() + "/" + r["arch"].get<std::string>()] = r["gflops_per_item"];
     }
   }
-  const double peak = peak_fp32_gflops(threads);
-  std::printf("threads %d, peak fp32 %.0f GFLOP/s (bf16 %.0f), repeats %d, medians\n\n", threads,
-              peak, 2 * peak, repeats);
-  std::printf("| tower | model | batch | precision | items/s | vs eager fp32 | vs eager bf16 autocast "
-              "| GFLOP/s | share of peak | cosine to fp32 |\n");
+  const double peak = peak_gflops(threads, false), peak_bf16 = peak_gflops(threads, true);
+  std::printf(
+      "threads %d, measured peak fp32 %.0f GFLOP/s, bf16 %.0f GFLOP/s, repeats %d, "
+      "medians\n\n",
+      threads, peak, peak_bf16, repeats);
+  std::printf(
+      "| tower | model | batch | run | items/s | vs eager fp32 | vs eager bf16 autocast "
+      "| GFLOP/s | share of peak | cosine to fp32 |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
 
   auto row = [&](const std::string& tower, const std::string& arch, int batch,
-                 const std::string& precision, double rate, double cosine) {
+                 const std::string& run, double rate, double gflops_per_item, bool bf16,
+                 const std::string& cosine) {
     const std::string base = tower + "/" + arch + "/" + std::to_string(batch) + "/";
     auto ratio = [&](const std::string& p) {
       const auto it = eager_rate.find(base + p);
-      return it == eager_rate.end() ? std::string("n/a") : [&] {
-        char b[32];
-        std::snprintf(b, sizeof b, "%.2fx", rate / it->second);
-        return std::string(b);
-      }();
+      if (it == eager_rate.end()) return std::string("n/a");
+      char b[32];
+      std::snprintf(b, sizeof b, "%.2fx", rate / it->second);
+      return std::string(b);
     };
-    const double g = gflops.count(tower + "/" + arch) ? gflops[tower + "/" + arch] * rate : 0;
-    const double share = g / (precision == "bf16" ? 2 * peak : peak);
-    std::printf("| %s | %s | %d | %s | %.1f | %s | %s | %.0f | %.0f%% | %.5f |\n", tower.c_str(),
-                arch.c_str(), batch, precision.c_str(), rate, ratio("fp32").c_str(),
-                ratio("bf16-autocast").c_str(), g, 100 * share, cosine);
+    const double g = gflops_per_item * rate;
+    const double share = g / (bf16 ? peak_bf16 : peak);
+    std::printf("| %s | %s | %d | %s | %.1f | %s | %s | %.0f | %.0f%% | %s |\n", tower.c_str(),
+                arch.c_str(), batch, run.c_str(), rate, ratio("fp32").c_str(),
+                ratio("bf16-autocast").c_str(), g, 100 * share, cosine.c_str());
     std::fflush(stdout);
   };
-  // Eager rows, for reference in the same table.
-  for (const auto& [key, rate] : eager_rate) std::fprintf(stderr, "eager %s: %.2f/s\n", key.c_str(), rate);
+  auto cosine_text = [](double c) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.5f", c);
+    return std::string(b);
+  };
+  auto eager_rows = [&](const std::string& tower, const std::string& arch, int batch,
+                        double gflops_per_item) {
+    const std::string base = tower + "/" + arch + "/" + std::to_string(batch) + "/";
+    for (const char* p : {"fp32", "bf16-autocast"}) {
+      if (auto it = eager_rate.find(base + p); it != eager_rate.end()) {
+        row(tower, arch, batch, std::string("eager PyTorch ") + p, it->second, gflops_per_item,
+            std::string(p) != "fp32", "-");
+      }
+    }
+  };
 
   std::mt19937 rng(0);
   std::normal_distribution<float> normal;
@@ -142,8 +254,11 @@ int main(int argc, char** argv) {
       options.runtime.threads = threads;
       models.emplace(p, ClipModel::random(arch, options, 0));
     }
-    const int size = models.at(Precision::fp32).info().image_size;
+    const ClipInfo& info = models.at(Precision::fp32).info();
+    const double gflops = info.vision == "vit" ? vit_gflops(info) : resnet_gflops(info);
+    const int size = info.image_size;
     for (int batch : {1, 32}) {
+      eager_rows("image", arch, batch, gflops);
       std::vector<float> pixels(static_cast<std::size_t>(batch) * 3 * size * size);
       for (auto& v : pixels) v = normal(rng);
       const Matrix reference = models.at(Precision::fp32).encode_pixels(pixels, batch);
@@ -151,14 +266,18 @@ int main(int argc, char** argv) {
         const ClipModel& model = models.at(p);
         Matrix out;
         const double s = median_seconds([&] { out = model.encode_pixels(pixels, batch); }, repeats);
-        row("image", arch, batch, to_string(p), batch / s, min_row_cosine(out, reference));
+        row("image", arch, batch, "clipface " + to_string(p), batch / s, gflops,
+            p == Precision::bf16, cosine_text(min_row_cosine(out, reference)));
       }
     }
   }
-  // Text tower of ViT-B/32 (shared by every 512-d model): 32 prompts.
+  // Text tower of ViT-B/32 (shared by every 512-d model): 32 prompts of 13 tokens, as the
+  // baseline's. Eager PyTorch runs all 77 positions; clipface stops after the last end token,
+  // so its GFLOP/s counts the 13 positions it needs.
   {
     std::vector<std::string> prompts;
-    for (int i = 0; i < 32; ++i) prompts.push_back("This is the image of a person named person " + std::to_string(i));
+    for (int i = 0; i < 32; ++i)
+      prompts.push_back("This is the image of a person named number " + std::to_string(i));
     std::map<Precision, ClipModel> models;
     for (Precision p : {Precision::fp32, Precision::bf16}) {
       ClipLoadOptions options;
@@ -166,20 +285,22 @@ int main(int argc, char** argv) {
       options.runtime.threads = threads;
       models.emplace(p, ClipModel::random("ViT-B-32", options, 0));
     }
+    const ClipInfo& info = models.at(Precision::fp32).info();
+    const auto tokens = models.at(Precision::fp32).tokenizer().tokenize(prompts.back(), 77);
+    const double length =
+        static_cast<double>(std::find(tokens.begin(), tokens.end(), 49407) - tokens.begin() + 1);
+    eager_rows("text", "ViT-B-32", 32, text_gflops(info, 77));
     const Matrix reference = models.at(Precision::fp32).encode_texts(prompts);
     for (Precision p : {Precision::fp32, Precision::bf16}) {
       Matrix out;
       const double s = median_seconds([&] { out = models.at(p).encode_texts(prompts); }, repeats);
-      row("text", "ViT-B-32", 32, to_string(p), 32 / s, min_row_cosine(out, reference));
+      row("text", "ViT-B-32", 32, "clipface " + to_string(p), 32 / s, text_gflops(info, length),
+          p == Precision::bf16, cosine_text(min_row_cosine(out, reference)));
     }
   }
-  if (eager.contains("results")) {
-    std::printf("\neager PyTorch %s (same run, same threads):\n", eager["torch"].get<std::string>().c_str());
-    for (const auto& r : eager["results"]) {
-      std::printf("  %s %s batch %d %s: %.2f/s\n", r["tower"].get<std::string>().c_str(),
-                  r["arch"].get<std::string>().c_str(), r["batch"].get<int>(),
-                  r["precision"].get<std::string>().c_str(), r["per_second"].get<double>());
-    }
+  if (eager.contains("torch")) {
+    std::printf("\nbaseline: eager PyTorch %s, %d threads, in the same run\n",
+                eager["torch"].get<std::string>().c_str(), threads);
   }
   return 0;
 }

@@ -32,6 +32,14 @@ find_package(LAPACK REQUIRED)
 target_link_libraries(faiss_lib INTERFACE ${FAISS_LIBRARY} ${OpenMP_CXX_LIBRARIES} ${LAPACK_LIBRARIES}
                                           ${BLAS_LIBRARIES})
 
+# oneDNN (libdnnl-dev): the libdnnl.so.2 that Debian's LibTorch itself links; src/clip calls it
+# directly for packed-weight CPU inference (see src/clip/onednn.hpp).
+find_path(DNNL_INCLUDE_DIR oneapi/dnnl/dnnl.hpp REQUIRED)
+find_library(DNNL_LIBRARY dnnl REQUIRED)
+add_library(dnnl_lib INTERFACE)
+target_include_directories(dnnl_lib SYSTEM INTERFACE ${DNNL_INCLUDE_DIR})
+target_link_libraries(dnnl_lib INTERFACE ${DNNL_LIBRARY})
+
 # Torch's exported flags carry -D_GLIBCXX_USE_CXX11_ABI etc.; keep its headers out of our warnings.
 add_library(torch_lib INTERFACE)
 target_include_directories(torch_lib SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})

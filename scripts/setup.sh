@@ -11,6 +11,7 @@ run_demo=1
 packages=(
   build-essential cmake ninja-build pkg-config git
   libtorch-dev libopenblas0-pthread libopenblas-dev   # OpenBLAS: ~10x faster GEMM than reference BLAS
+  libdnnl-dev                                        # oneDNN: packed bf16/fp32 CPU inference
   libfaiss-dev libopencv-dev libdlib-dev libsqlite3-dev sqlite3
   nlohmann-json3-dev libcli11-dev libspdlog-dev libcurl4-openssl-dev libssl-dev
   libicu-dev zlib1g-dev libbz2-dev libcairo2-dev

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "clip/cpu_plan.hpp"
 #include "clip/engine.hpp"
 #include "clip/weights.hpp"
 #include "clipface/checksum.hpp"
@@ -39,30 +40,45 @@ torch::Device prepare_runtime(const RuntimeOptions& runtime) {
 
 namespace {
 
-// CPU autocast to bfloat16 for the duration of one forward, restoring the previous state.
-class Bf16Autocast {
+// Autocast to bfloat16 on a CUDA device for the duration of one forward (the CPU runs its own
+// bf16 plans instead), restoring the previous state.
+class CudaBf16Autocast {
  public:
-  explicit Bf16Autocast(bool enable) : enabled_(enable) {
+  explicit CudaBf16Autocast(bool enable) : enabled_(enable) {
     if (!enabled_) return;
-    was_enabled_ = at::autocast::is_cpu_enabled();
-    previous_dtype_ = at::autocast::get_autocast_cpu_dtype();
-    at::autocast::set_cpu_enabled(true);
-    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    was_enabled_ = at::autocast::is_enabled();
+    previous_dtype_ = at::autocast::get_autocast_gpu_dtype();
+    at::autocast::set_enabled(true);
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
   }
-  ~Bf16Autocast() {
+  ~CudaBf16Autocast() {
     if (!enabled_) return;
     at::autocast::clear_cache();
-    at::autocast::set_cpu_enabled(was_enabled_);
-    at::autocast::set_autocast_cpu_dtype(previous_dtype_);
+    at::autocast::set_enabled(was_enabled_);
+    at::autocast::set_autocast_gpu_dtype(previous_dtype_);
   }
-  Bf16Autocast(const Bf16Autocast&) = delete;
-  Bf16Autocast& operator=(const Bf16Autocast&) = delete;
+  CudaBf16Autocast(const CudaBf16Autocast&) = delete;
+  CudaBf16Autocast& operator=(const CudaBf16Autocast&) = delete;
 
  private:
   bool enabled_;
   bool was_enabled_ = false;
   at::ScalarType previous_dtype_ = at::kBFloat16;
 };
+
+onednn::Compute compute_for(Precision precision) {
+  return precision == Precision::bf16 ? onednn::Compute::bf16 : onednn::Compute::fp32;
+}
+
+// Runs a tower's plan, turning oneDNN's errors into ModelErrors.
+torch::Tensor run_plan(PlanCache& plans, const ClipNetImpl& net, Tower tower,
+                       const torch::Tensor& input) {
+  try {
+    return plans.get(net, tower)->forward(input);
+  } catch (const dnnl::error& e) {
+    throw ModelError(std::string("oneDNN failed to run the model: ") + e.what());
+  }
+}
 
 // QuickGELU for OpenAI's own files; for safetensors the writer's metadata, then the model name
 // (OpenCLIP calls its QuickGELU models "*-quickgelu" or takes OpenAI's weights), else GELU.
@@ -136,12 +152,22 @@ ClipInfo info_from_config(const ClipConfig& c) {
 // ---------------------------------------------------------------------------------------------
 
 torch::Tensor ClipModel::Impl::image_features(const torch::Tensor& pixels) const {
-  clip::Bf16Autocast autocast(runtime.precision == Precision::bf16 && device.is_cpu());
-  return net.ptr()->encode_image(pixels.to(device, torch::kFloat)).to(torch::kFloat);
+  if (!device.is_cpu()) return module_image_features(pixels);
+  return clip::run_plan(*plans, *net, clip::Tower::vision, pixels.to(torch::kFloat).contiguous());
 }
 
 torch::Tensor ClipModel::Impl::text_features(const torch::Tensor& tokens) const {
-  clip::Bf16Autocast autocast(runtime.precision == Precision::bf16 && device.is_cpu());
+  if (!device.is_cpu()) return module_text_features(tokens);
+  return clip::run_plan(*plans, *net, clip::Tower::text, tokens);
+}
+
+torch::Tensor ClipModel::Impl::module_image_features(const torch::Tensor& pixels) const {
+  clip::CudaBf16Autocast autocast(runtime.precision == Precision::bf16 && device.is_cuda());
+  return net.ptr()->encode_image(pixels.to(device, torch::kFloat)).to(torch::kFloat);
+}
+
+torch::Tensor ClipModel::Impl::module_text_features(const torch::Tensor& tokens) const {
+  clip::CudaBf16Autocast autocast(runtime.precision == Precision::bf16 && device.is_cuda());
   return net.ptr()->encode_text(tokens.to(device)).to(torch::kFloat);
 }
 
@@ -191,6 +217,7 @@ ClipModel ClipModel::load(const std::string& path_string, const ClipLoadOptions&
   impl->info.sha256 = sha256_file(path);
   impl->info.format = clip::to_string(weights.format);
   impl->net = net;
+  impl->plans = std::make_shared<clip::PlanCache>(clip::compute_for(options.runtime.precision));
   spdlog::info("loaded {} ({}, {} tower, {} from {})", path_string, impl->info.format,
                impl->info.vision, impl->info.activation, reason);
   return ClipModel(std::move(impl));
@@ -213,6 +240,7 @@ ClipModel ClipModel::random(const std::string& architecture, const ClipLoadOptio
   impl->info.format = "random";
   impl->info.random_weights = true;
   impl->net = net;
+  impl->plans = std::make_shared<clip::PlanCache>(clip::compute_for(options.runtime.precision));
   return ClipModel(std::move(impl));
 }
 

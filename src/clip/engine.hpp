@@ -12,6 +12,9 @@
 #include "clipface/clip.hpp"
 
 namespace clipface {
+namespace clip {
+class PlanCache;
+}
 
 struct ClipModel::Impl {
   ClipInfo info;
@@ -24,11 +27,18 @@ struct ClipModel::Impl {
   mutable std::mutex tokenizer_mutex;
   mutable std::shared_ptr<const Tokenizer> tokenizer;
 
-  // Raw (not normalised) embeddings of one batch on the model's device. No autograd guard here:
-  // callers choose (inference wraps them in InferenceMode, fine-tuning keeps gradients).
-  // Precision::bf16 runs under CPU autocast to bfloat16 (the hook for faster paths); fp32 output.
+  // On the CPU, inference runs oneDNN plans (src/clip/cpu_plan.hpp) made from `net`'s weights
+  // on first use and rebuilt when they change; elsewhere it runs the modules.
+  std::shared_ptr<clip::PlanCache> plans;
+
+  // Raw (not normalised) fp32 embeddings of one batch, for inference (no gradients): the plans on
+  // the CPU, the modules elsewhere.
   torch::Tensor image_features(const torch::Tensor& pixels) const;
   torch::Tensor text_features(const torch::Tensor& tokens) const;
+  // The same through the LibTorch modules on any device (bf16 under autocast off the CPU): the
+  // reference the plans are tested against.
+  torch::Tensor module_image_features(const torch::Tensor& pixels) const;
+  torch::Tensor module_text_features(const torch::Tensor& tokens) const;
 
   // Runs `batch_forward` over `n` rows in chunks of runtime.batch_size, with autograd off, and
   // gathers the (optionally L2-normalised) rows into a Matrix.
