@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "clipface/allocator.hpp"
 #include "clipface/clip.hpp"
 #include "clipface/tokenizer.hpp"
 
@@ -152,9 +153,12 @@ double min_row_cosine(const Matrix& a, const Matrix& b) {
 }
 
 nlohmann::json run_baseline(const std::vector<std::string>& archs, int threads, int repeats) {
-  std::string cmd = "/usr/bin/python3 " CLIPFACE_SOURCE_DIR
-                    "/bench/clip_eager_baseline.py --threads " +
-                    std::to_string(threads) + " --repeats " + std::to_string(repeats) + " --arch";
+  // The baseline gets the allocator setting clipface's programs use (keep_freed_memory_for_reuse),
+  // so that the comparison is between the engines.
+  std::string cmd =
+      "MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=1073741824 "
+      "/usr/bin/python3 " CLIPFACE_SOURCE_DIR "/bench/clip_eager_baseline.py --threads " +
+      std::to_string(threads) + " --repeats " + std::to_string(repeats) + " --arch";
   for (const auto& a : archs) cmd += " " + a;
   std::FILE* pipe = popen(cmd.c_str(), "r");
   if (!pipe) return {};
@@ -171,6 +175,7 @@ nlohmann::json run_baseline(const std::vector<std::string>& archs, int threads, 
 }  // namespace
 
 int main(int argc, char** argv) {
+  clipface::keep_freed_memory_for_reuse();  // as the CLI does
   std::vector<std::string> archs;
   int repeats = 5;
   int threads = static_cast<int>(std::thread::hardware_concurrency());

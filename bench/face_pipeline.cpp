@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "clipface/allocator.hpp"
 #include "clipface/detect.hpp"
 #include "clipface/image.hpp"
 #include "clipface/paths.hpp"
@@ -60,7 +61,8 @@ struct FaceRecognitionBaseline {
     dlib::assign_image(img, dlib::cv_image<dlib::rgb_pixel>(rgb));
     dlib::pyramid_up(img);  // number_of_times_to_upsample=1
     auto boxes = hog(img);
-    for (auto& b : boxes) b = dlib::rectangle(b.left() / 2, b.top() / 2, b.right() / 2, b.bottom() / 2);
+    for (auto& b : boxes)
+      b = dlib::rectangle(b.left() / 2, b.top() / 2, b.right() / 2, b.bottom() / 2);
     return boxes;
   }
   int encode_all(const cv::Mat& bgr) {
@@ -83,6 +85,7 @@ struct FaceRecognitionBaseline {
 }  // namespace
 
 int main(int argc, char** argv) {
+  clipface::keep_freed_memory_for_reuse();  // as the CLI does
   int repeats = 3;
   std::string clip_arch = "ViT-B-32";
   for (int i = 1; i < argc; ++i) {
@@ -92,7 +95,8 @@ int main(int argc, char** argv) {
   }
   const fs::path people = shared_dir() / "data/faces/named/face_recognition_examples";
   std::vector<fs::path> files;
-  for (const auto& p : list_people(people)) files.insert(files.end(), p.images.begin(), p.images.end());
+  for (const auto& p : list_people(people))
+    files.insert(files.end(), p.images.begin(), p.images.end());
   std::vector<cv::Mat> photos, frames;
   double megapixels = 0;
   for (const auto& f : files) {
@@ -126,7 +130,8 @@ int main(int argc, char** argv) {
   const double hog_ms = time_per_frame([&](const cv::Mat& f) { return baseline.detect(f).size(); });
   const double yunet_ms = time_per_frame([&](const cv::Mat& f) { return yunet->detect(f).size(); });
   const double scrfd_ms = time_per_frame([&](const cv::Mat& f) { return scrfd->detect(f).size(); });
-  std::printf("| detection, 640x480 frame | ms per frame | vs face_recognition HOG |\n|---|---|---|\n");
+  std::printf(
+      "| detection, 640x480 frame | ms per frame | vs face_recognition HOG |\n|---|---|---|\n");
   std::printf("| face_recognition HOG (upsample 1), baseline | %.1f | 1.00x |\n", hog_ms);
   std::printf("| YuNet 2022mar | %.1f | %.2fx faster |\n", yunet_ms, hog_ms / yunet_ms);
   std::printf("| SCRFD 500m | %.1f | %.2fx faster |\n\n", scrfd_ms, hog_ms / scrfd_ms);
@@ -141,15 +146,18 @@ int main(int argc, char** argv) {
     }
     return median(runs);
   };
-  const double base_rate = images_per_second([&](const cv::Mat& p) { return baseline.encode_all(p); });
+  const double base_rate =
+      images_per_second([&](const cv::Mat& p) { return baseline.encode_all(p); });
   std::printf("| enrollment, whole photos | images/s | vs face_recognition |\n|---|---|---|\n");
-  std::printf("| face_recognition (HOG + sp5 + ResNet, one face at a time), baseline | %.2f | 1.00x |\n",
-              base_rate);
+  std::printf(
+      "| face_recognition (HOG + sp5 + ResNet, one face at a time), baseline | %.2f | 1.00x |\n",
+      base_rate);
   for (const std::string& spec : {std::string("dlib"), "clip-random:" + clip_arch}) {
     PipelineOptions options;
     options.embedder = spec;
     const FacePipeline pipeline(options);
-    const double rate = images_per_second([&](const cv::Mat& p) { return pipeline.process(p).faces.size(); });
+    const double rate =
+        images_per_second([&](const cv::Mat& p) { return pipeline.process(p).faces.size(); });
     std::printf("| clipface YuNet + %s%s | %.2f | %.2fx |\n", spec.c_str(),
                 spec.rfind("clip-random", 0) == 0 ? " (random weights: speed only)" : "", rate,
                 rate / base_rate);

@@ -16,6 +16,7 @@
 #include <random>
 #include <string>
 
+#include "clipface/allocator.hpp"
 #include "clipface/clip.hpp"
 #include "clipface/finetune.hpp"
 #include "clipface/tokenizer.hpp"
@@ -25,8 +26,8 @@ using nlohmann::json;
 
 namespace {
 
-const std::vector<std::string> kPeople{"amy",  "bernadette", "howard", "leonard", "penny",
-                                       "raj",  "sheldon",    "stuart", "madonna", "elton_john"};
+const std::vector<std::string> kPeople{"amy", "bernadette", "howard", "leonard", "penny",
+                                       "raj", "sheldon",    "stuart", "madonna", "elton_john"};
 
 ft::FaceSet synthetic_faces(int per_person, int dim) {
   std::mt19937 rng(0);
@@ -67,26 +68,35 @@ double run(int threads, int epochs, bool truncate, int photos, int* context) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  clipface::keep_freed_memory_for_reuse();  // as the CLI does
   int threads = 2, epochs = 10, baseline_steps = 20, photos = 10;
   bool skip_full = false;
   std::string python = "/usr/bin/python3";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
-    if (a == "--threads") threads = std::stoi(next());
-    else if (a == "--epochs") epochs = std::stoi(next());
-    else if (a == "--baseline-steps") baseline_steps = std::stoi(next());
-    else if (a == "--photos") photos = std::stoi(next());
-    else if (a == "--skip-full") skip_full = true;
-    else if (a == "--python") python = next();
+    if (a == "--threads")
+      threads = std::stoi(next());
+    else if (a == "--epochs")
+      epochs = std::stoi(next());
+    else if (a == "--baseline-steps")
+      baseline_steps = std::stoi(next());
+    else if (a == "--photos")
+      photos = std::stoi(next());
+    else if (a == "--skip-full")
+      skip_full = true;
+    else if (a == "--python")
+      python = next();
     else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;
     }
   }
   ::setenv("CLIPFACE_SHARED", CLIPFACE_DEFAULT_SHARED, /*overwrite=*/0);
-  std::fprintf(stderr, "ViT-B/32 text tower, RANDOM WEIGHTS (speed only), %zu people x %d photos, "
-               "%d epochs, %d threads\n", kPeople.size(), photos, epochs, threads);
+  std::fprintf(stderr,
+               "ViT-B/32 text tower, RANDOM WEIGHTS (speed only), %zu people x %d photos, "
+               "%d epochs, %d threads\n",
+               kPeople.size(), photos, epochs, threads);
 
   int context = 0, full_context = 77;
   const double ours = run(threads, epochs, /*truncate=*/true, photos, &context);
@@ -101,11 +111,12 @@ int main(int argc, char** argv) {
   const std::string tokens_file = "/tmp/clipface_finetune_bench_tokens.json";
   std::ofstream(tokens_file) << rows.dump();
   const int train_images = static_cast<int>(kPeople.size()) * photos * 4 / 5;
-  const std::string command = python + " " + CLIPFACE_SOURCE_DIR +
-                              "/bench/finetune_eager_baseline.py --threads " +
-                              std::to_string(threads) + " --tokens " + tokens_file +
-                              " --images " + std::to_string(train_images) + " --steps " +
-                              std::to_string(baseline_steps);
+  // The same allocator setting as clipface's programs (keep_freed_memory_for_reuse).
+  const std::string command =
+      "MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=1073741824 " + python + " " +
+      CLIPFACE_SOURCE_DIR + "/bench/finetune_eager_baseline.py --threads " +
+      std::to_string(threads) + " --tokens " + tokens_file + " --images " +
+      std::to_string(train_images) + " --steps " + std::to_string(baseline_steps);
   std::fprintf(stderr, "  eager baseline: %s\n", command.c_str());
   FILE* pipe = ::popen(command.c_str(), "r");
   std::string out;
@@ -127,7 +138,8 @@ int main(int argc, char** argv) {
     std::printf("| clipface, full context | %d | %.3f | %.2fx |\n", full_context, ours_full,
                 baseline / ours_full);
   }
-  std::printf("| clipface (default: truncated context, compact embedding rows) | %d | %.3f | %.2fx |\n",
-              context, ours, baseline / ours);
+  std::printf(
+      "| clipface (default: truncated context, compact embedding rows) | %d | %.3f | %.2fx |\n",
+      context, ours, baseline / ours);
   return 0;
 }

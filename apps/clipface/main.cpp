@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <map>
 
+#include "clipface/allocator.hpp"
 #include "clipface/errors.hpp"
 #include "command.hpp"
 
@@ -20,6 +21,7 @@ std::vector<Command>& commands() {
 
 int main(int argc, char** argv) {
   using namespace clipface::app;
+  clipface::keep_freed_memory_for_reuse();
   CLI::App app{"clipface: face recognition with CLIP embeddings and a FAISS index"};
   app.require_subcommand(1);
   bool verbose = false;

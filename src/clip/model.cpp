@@ -4,6 +4,7 @@
 #include <limits>
 #include <map>
 
+#include "clip/onednn.hpp"
 #include "clipface/errors.hpp"
 
 namespace clipface::clip {
@@ -56,6 +57,52 @@ std::string to_string(Activation activation) {
 torch::Tensor activate(const torch::Tensor& x, Activation activation) {
   if (activation == Activation::quick_gelu) return x * torch::sigmoid(1.702 * x);
   return torch::gelu(x);  // exact (erf) GELU, as nn.GELU() in OpenCLIP
+}
+
+namespace {
+
+// y = x W^T + b with its backward (dx = dy W, dW = dy^T x, db = sum dy) as oneDNN products.
+struct OnednnLinear : public torch::autograd::Function<OnednnLinear> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
+                               const torch::Tensor& weight, const torch::Tensor& bias) {
+    const torch::Tensor rows = x.reshape({-1, x.size(-1)});
+    ctx->save_for_backward({rows, weight});
+    ctx->saved_data["has_bias"] = bias.defined();
+    std::vector<int64_t> shape = x.sizes().vec();
+    shape.back() = weight.size(0);
+    return onednn::matmul(rows, weight.t(), bias).view(shape);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const torch::Tensor& rows = saved[0];
+    const torch::Tensor& weight = saved[1];
+    const torch::Tensor dy = grads[0].reshape({-1, weight.size(0)}).contiguous();
+    torch::Tensor dx, dweight, dbias;
+    if (ctx->needs_input_grad(0)) {
+      std::vector<int64_t> shape = grads[0].sizes().vec();
+      shape.back() = weight.size(1);
+      dx = onednn::matmul(dy, weight).view(shape);
+    }
+    if (ctx->needs_input_grad(1)) dweight = onednn::matmul(dy.t(), rows);
+    if (ctx->saved_data["has_bias"].toBool() && ctx->needs_input_grad(2)) dbias = dy.sum(0);
+    return {dx, dweight, dbias};
+  }
+};
+
+}  // namespace
+
+torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,
+                     const torch::Tensor& bias) {
+  const bool training =
+      torch::GradMode::is_enabled() &&
+      (x.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad()));
+  if (training && x.is_cpu() && x.scalar_type() == torch::kFloat &&
+      weight.scalar_type() == torch::kFloat) {
+    return OnednnLinear::apply(x, weight, bias);
+  }
+  return torch::linear(x, weight, bias);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -137,9 +184,10 @@ AttentionImpl::AttentionImpl(int width, int heads_) : heads(heads_) {
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
   // One packed projection, then q, k, v as views of it.
-  auto parts = torch::linear(x, in_proj_weight, in_proj_bias).chunk(3, -1);
-  return out_proj(attend(split_heads(parts[0], heads), split_heads(parts[1], heads),
-                         split_heads(parts[2], heads), mask));
+  auto parts = linear(x, in_proj_weight, in_proj_bias).chunk(3, -1);
+  return linear(attend(split_heads(parts[0], heads), split_heads(parts[1], heads),
+                       split_heads(parts[2], heads), mask),
+                out_proj->weight, out_proj->bias);
 }
 
 MlpImpl::MlpImpl(int width, Activation activation_) : activation(activation_) {
@@ -148,7 +196,8 @@ MlpImpl::MlpImpl(int width, Activation activation_) : activation(activation_) {
 }
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
-  return c_proj(activate(c_fc(x), activation));
+  return linear(activate(linear(x, c_fc->weight, c_fc->bias), activation), c_proj->weight,
+                c_proj->bias);
 }
 
 ResidualAttentionBlockImpl::ResidualAttentionBlockImpl(int width, int heads,

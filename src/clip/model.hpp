@@ -46,6 +46,13 @@ std::vector<std::string> official_names();
 
 torch::Tensor activate(const torch::Tensor& x, Activation activation);
 
+// nn.Linear's function. When training on the CPU in fp32 (autograd recording) the three products
+// run through oneDNN: LibTorch 1.13 calls the BLAS, which is slow for the few dozen rows of a
+// fine-tuning batch. Otherwise torch::linear, so inference through the modules stays the plain
+// LibTorch reference.
+torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,
+                     const torch::Tensor& bias);
+
 // nn.MultiheadAttention's parameters (in_proj_weight/in_proj_bias, out_proj) with a batch-first
 // forward; `mask` is added to the attention scores (the causal mask of the text tower).
 class AttentionImpl : public torch::nn::Module {

@@ -172,6 +172,55 @@ void Linear::accumulate(const torch::Tensor& x, torch::Tensor& residual) const {
 
 // ---------------------------------------------------------------------------------------------
 
+torch::Tensor matmul(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& bias) {
+  check(a.dim() == 2 && b.dim() == 2 && a.size(1) == b.size(0) &&
+            a.scalar_type() == torch::kFloat && b.scalar_type() == torch::kFloat,
+        "matmul needs fp32 matrices of matching inner size");
+  const int64_t m = a.size(0), k = a.size(1), n = b.size(1);
+  using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool>;
+  struct Kernel {
+    dnnl::matmul::primitive_desc pd;
+    dnnl::matmul primitive;
+  };
+  static std::mutex mutex;
+  static std::map<Key, std::shared_ptr<Kernel>> kernels;
+  const Key key{m, k, n, a.stride(0), a.stride(1), b.stride(0), b.stride(1), bias.defined()};
+  std::shared_ptr<Kernel> kernel;
+  {
+    std::lock_guard lock(mutex);
+    auto& slot = kernels[key];
+    if (!slot) {
+      const dnnl::memory::desc src({m, k}, dt::f32, {a.stride(0), a.stride(1)});
+      const dnnl::memory::desc weights({k, n}, dt::f32, {b.stride(0), b.stride(1)});
+      const dnnl::memory::desc dst({m, n}, dt::f32, tag::ab);
+      const auto desc =
+          bias.defined()
+              ? dnnl::matmul::desc(src, weights, dnnl::memory::desc({1, n}, dt::f32, tag::ab), dst)
+              : dnnl::matmul::desc(src, weights, dst);
+      slot = std::make_shared<Kernel>();
+      slot->pd = dnnl::matmul::primitive_desc(desc, base_attr(), cpu_engine());
+      slot->primitive = dnnl::matmul(slot->pd);
+    }
+    kernel = slot;
+  }
+  torch::Tensor c = torch::empty({m, n});
+  const torch::Tensor bias32 = bias.defined() ? bias.contiguous() : bias;
+  dnnl::stream stream(cpu_engine());
+  torch::Tensor scratch;
+  std::unordered_map<int, dnnl::memory> args{
+      {DNNL_ARG_SRC, dnnl::memory(kernel->pd.src_desc(), cpu_engine(), a.data_ptr())},
+      {DNNL_ARG_WEIGHTS, dnnl::memory(kernel->pd.weights_desc(), cpu_engine(), b.data_ptr())},
+      {DNNL_ARG_DST, dnnl::memory(kernel->pd.dst_desc(), cpu_engine(), c.data_ptr())},
+      {DNNL_ARG_SCRATCHPAD, scratchpad(kernel->pd, scratch)}};
+  if (bias.defined()) {
+    args.emplace(DNNL_ARG_BIAS,
+                 dnnl::memory(kernel->pd.bias_desc(), cpu_engine(), bias32.data_ptr()));
+  }
+  kernel->primitive.execute(stream, args);
+  stream.wait();
+  return c;
+}
+
 Attention::Attention(int64_t width, int64_t heads, Compute compute)
     : width_(width), heads_(heads), compute_(compute) {
   check(heads > 0 && width % heads == 0, "attention width does not split into heads");

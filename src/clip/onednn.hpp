@@ -69,6 +69,12 @@ class Linear {
   std::shared_ptr<State> state_ = std::make_shared<State>();
 };
 
+// a b (+ bias) in fp32 for 2-D views with any strides (a transposed view costs nothing), into
+// a fresh contiguous [rows, cols] tensor. For training, where the weights change every step and
+// are not worth packing; primitives are cached by shape and strides.
+torch::Tensor matmul(const torch::Tensor& a, const torch::Tensor& b,
+                     const torch::Tensor& bias = {});
+
 // Multi-head scaled dot-product attention over the packed q|k|v rows the in-projection writes
 // ([N * L, 3W]): fp32 scores q k^T / sqrt(head_dim) (plus an additive mask), softmax, and the
 // weighted sum of v written straight into [N * L, W] with the heads merged. Two strided batched

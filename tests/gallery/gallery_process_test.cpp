@@ -1,5 +1,6 @@
 // Several processes and sudden death: enrollments land whole or not at all, concurrent writers
 // lose nothing, and a read-only gallery is refused without being touched.
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -77,6 +78,22 @@ pid_t spawn(int fds[2], Body body) {
   return pid;
 }
 
+// Reads from `fd` until a first complete line arrives (or the writer closes it, or 30 s pass),
+// so that a kill lands while the child is enrolling however slow the machine is.
+std::string first_line(int fd) {
+  std::string text;
+  char buffer[256];
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (text.find('\n') == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n <= 0) break;
+    text.append(buffer, static_cast<std::size_t>(n));
+  }
+  return text;
+}
+
 std::string drain(int fd) {
   std::string text;
   char buffer[4096];
@@ -110,12 +127,14 @@ TEST(GalleryProcesses, SigkillDuringEnrollmentLosesOrHalvesNothing) {
     });
     ASSERT_GT(pid, 0);
     ::close(fds[1]);
-    // Some rounds die while opening, most somewhere in the enrollment loop.
+    // Some rounds die while opening; the others once the child has committed its first batch
+    // (so a slow, busy machine still kills mid-enrollment), after a random delay.
+    std::string output = round < 3 ? std::string() : first_line(fds[0]);
     std::this_thread::sleep_for(std::chrono::microseconds(round < 3 ? round * 300 : delay_us(rng)));
     ASSERT_EQ(::kill(pid, SIGKILL), 0);
     int status = 0;
     ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-    const std::string output = drain(fds[0]);
+    output += drain(fds[0]);
     if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) ++kills;
     ASSERT_EQ(output.find("error"), std::string::npos) << output;
     std::istringstream lines(output);
