@@ -1,5 +1,6 @@
-// clipface eval retrieval|grid|openset|verify|scale DIR, and eval compare PROTOCOL DIR with several
-// --embedder options: the evaluation protocols of docs/evaluation.md. Parsing and printing only.
+// clipface eval retrieval|grid|openset|verify|scale|prompts DIR, and eval compare PROTOCOL DIR with
+// several --embedder options: the evaluation protocols of docs/evaluation.md. Parsing and printing
+// only.
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -8,6 +9,7 @@
 #include "clipface/errors.hpp"
 #include "clipface/eval/protocols.hpp"
 #include "command.hpp"
+#include "train_args.hpp"
 
 namespace clipface::app {
 namespace {
@@ -32,8 +34,15 @@ struct EvalArgs {
   double enroll_fraction = 0.5;
   double unknown_fraction = 0;
   double known_fraction = 0.5;
-  int shots = 1;
+  int shots = -1;  // unset: the classifier's default
   float confidence = 0.8f;
+  std::string classifier = "knn";
+  double train_fraction = 0.8;
+  double validation_fraction = 0.2;
+  TrainingArgs training;
+  std::vector<std::string> templates;
+  bool only_given = false;
+  std::vector<std::string> losses;
   int k1 = 0, k2 = 0;
   float threshold = -1;
   std::vector<std::size_t> people_counts;
@@ -81,11 +90,37 @@ void add_protocol_options(CLI::App& sub, EvalArgs& a, const std::string& protoco
                    "share of people never enrolled, whose images query as strangers (0)");
     sub.add_option("--output", a.output, "folder for grid_search_results.csv (.)");
   }
-  if (all || protocol == "openset") {
+  const bool openset = all || protocol == "openset", prompts = all || protocol == "prompts";
+  if (openset || prompts) {
     sub.add_option("--known-fraction", a.known_fraction, "share of people enrolled (0.5)");
-    sub.add_option("--shots", a.shots, "images enrolled per known person (1)");
+    sub.add_option("--shots", a.shots,
+                   openset ? "images enrolled per known person (knn: 1; prompts: --train-fraction)"
+                           : "images trained on per known person (default: --train-fraction)");
     sub.add_option("--confidence", a.confidence,
                    "confidence below which a face is not recognised (0.80)");
+  }
+  if (openset) {
+    sub.add_option("--classifier", a.classifier,
+                   "knn (gallery vote) | prompts (fine-tuned text tower; CLIP embedders)");
+  }
+  if (openset || prompts) {
+    sub.add_option("--train-fraction", a.train_fraction,
+                   "prompts: share of each known person's images trained on (0.8)");
+    sub.add_option("--val-fraction", a.validation_fraction,
+                   "prompts: share of the training images kept for the best epoch (0.2)");
+    a.training.add_to(sub);
+    // One template per --template (they are free text; repeat the option for several).
+    sub.add_option("--template", a.templates,
+                   prompts && !openset ? "a template to study besides the paper's three (repeat)"
+                                       : "prompt template; {} is the name")
+        ->allow_extra_args(false);
+    sub.add_option("--loss", a.losses,
+                   prompts && !openset ? "losses to compare: ce arcface triplet (default ce)"
+                                       : "ce, arcface or triplet");
+  }
+  if (prompts) {
+    sub.add_flag("--only-given", a.only_given,
+                 "study only the --template values, not the paper's three");
   }
   if (all || protocol == "openset" || protocol == "scale") {
     sub.add_option("--k1", a.k1, "vote rule k1 (openset: 1; scale: the embedder's default)");
@@ -107,7 +142,32 @@ void add_protocol_options(CLI::App& sub, EvalArgs& a, const std::string& protoco
   }
 }
 
-eval::ProtocolOptions to_options(const EvalArgs& a, const std::string& embedder) {
+// The prompt classifier's training: one template and loss for openset, the study's lists for
+// prompts.
+void set_training(eval::ProtocolOptions& o, const EvalArgs& a, const std::string& protocol) {
+  o.classifier = a.classifier;
+  o.train_fraction = a.train_fraction;
+  o.validation_fraction = a.validation_fraction;
+  o.training = a.training.options();
+  std::vector<finetune::Loss> losses;
+  for (const auto& name : a.losses) losses.push_back(finetune::parse_loss(name));
+  if (protocol == "prompts") {
+    if (a.only_given && a.templates.empty()) throw InputError("--only-given needs --template");
+    if (!a.only_given) o.templates = finetune::kStudyTemplates;
+    o.templates.insert(o.templates.end(), a.templates.begin(), a.templates.end());
+    o.losses = losses;
+    return;
+  }
+  if (a.templates.size() > 1 || losses.size() > 1) {
+    throw InputError("eval " + protocol +
+                     " takes one --template and one --loss (eval prompts compares several)");
+  }
+  if (!a.templates.empty()) o.training.prompt_template = a.templates[0];
+  if (!losses.empty()) o.training.loss = losses[0];
+}
+
+eval::ProtocolOptions to_options(const EvalArgs& a, const std::string& embedder,
+                                 const std::string& protocol) {
   eval::ProtocolOptions o;
   o.embedder_spec = embedder;
   o.embedder.crop_style = a.crop_style;
@@ -127,8 +187,9 @@ eval::ProtocolOptions to_options(const EvalArgs& a, const std::string& embedder)
   o.enroll_fraction = a.enroll_fraction;
   o.unknown_fraction = a.unknown_fraction;
   o.known_fraction = a.known_fraction;
-  o.shots = a.shots;
+  if (a.shots >= 0) o.shots = a.shots;
   o.confidence_threshold = a.confidence;
+  set_training(o, a, protocol);
   if (a.k1) o.k1 = a.k1;
   if (a.k2) o.k2 = a.k2;
   if (a.threshold >= 0) o.threshold = a.threshold;
@@ -155,7 +216,9 @@ Runner setup(CLI::App& app) {
       {"grid", "k1/k2/threshold grid search of the identify classifier (grid_search_results.csv)"},
       {"openset", "open-set deployment: enrolled vs never-seen people, accuracy/FPR/FNR"},
       {"verify", "LFW pair verification (View 1 train/test or View 2 ten folds), AUC, TAR"},
-      {"scale", "load time and metrics as the number of people grows"}};
+      {"scale", "load time and metrics as the number of people grows"},
+      {"prompts",
+       "prompt template x loss study of the fine-tuned prompt classifier, side by side"}};
   for (const auto& [name, description] : protocols) {
     CLI::App* sub = app.add_subcommand(name, description);
     add_common(*sub, *args, false);
@@ -164,7 +227,9 @@ Runner setup(CLI::App& app) {
   }
   CLI::App* compare =
       app.add_subcommand("compare", "run one protocol for several embedders, side by side");
-  compare->add_option("PROTOCOL", args->protocol, "retrieval | grid | openset | verify | scale")
+  compare
+      ->add_option("PROTOCOL", args->protocol,
+                   "retrieval | grid | openset | verify | scale | prompts")
       ->required();
   add_common(*compare, *args, true);
   add_protocol_options(*compare, *args, "compare");
@@ -175,7 +240,7 @@ Runner setup(CLI::App& app) {
     if (*active != "compare") {
       if (a.embedders.size() != 1)
         throw InputError("give one --embedder (use 'eval compare' for several)");
-      const auto out = eval::run_protocol(*active, a.dir, to_options(a, a.embedders[0]));
+      const auto out = eval::run_protocol(*active, a.dir, to_options(a, a.embedders[0], *active));
       if (a.json) {
         std::cout << out.json.dump(2) << "\n";
       } else {
@@ -184,9 +249,12 @@ Runner setup(CLI::App& app) {
       }
       return 0;
     }
+    for (const auto& embedder : a.embedders) {
+      eval::check_options(a.protocol, to_options(a, embedder, a.protocol));  // fail before work
+    }
     std::vector<eval::ProtocolOutput> runs;
     for (const auto& embedder : a.embedders) {
-      auto options = to_options(a, embedder);
+      auto options = to_options(a, embedder, a.protocol);
       if (!a.report.empty())
         options.report_dir = std::filesystem::path(a.report) / folder_name(embedder);
       if (a.protocol == "grid")
@@ -206,7 +274,7 @@ Runner setup(CLI::App& app) {
 }
 
 const bool registered = register_command(
-    "eval", "evaluate embedders: retrieval, grid, openset, verify, scale, compare", setup);
+    "eval", "evaluate embedders: retrieval, grid, openset, verify, scale, prompts, compare", setup);
 
 }  // namespace
 }  // namespace clipface::app

@@ -1,7 +1,6 @@
 // clipface finetune DIR --model M --out FILE: single-shot fine-tuning of CLIP's text tower on
-// DIR/<person>/* photos, written as a prompt classifier (see clipface/finetune.hpp).
-// clipface prompts DIR --model M: the prompt / loss study, one fine-tuning per variant on the same
-// split, side by side (optionally with an open-set test on --strangers).
+// DIR/<person>/* photos, written as a prompt classifier (see clipface/finetune.hpp). The prompt /
+// loss study is `clipface eval prompts` (cmd_eval.cpp).
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -11,6 +10,7 @@
 #include "clipface/errors.hpp"
 #include "clipface/finetune.hpp"
 #include "command.hpp"
+#include "train_args.hpp"
 
 namespace clipface::app {
 namespace {
@@ -21,7 +21,7 @@ using nlohmann::json;
 constexpr const char* kRandomBanner =
     "RANDOM WEIGHTS: these figures test the machinery only, they are not accuracy";
 
-// Options shared by both commands: data, base model and every training hyper-parameter.
+// Data, base model and every training hyper-parameter.
 struct TrainArgs {
   std::string dir;
   std::string model;
@@ -34,10 +34,8 @@ struct TrainArgs {
   float score_threshold = 0.6f;
   std::uint64_t seed = 0;
   double validation_fraction = 0.2;
-  ft::TrainOptions train;
+  TrainingArgs training;
   std::string loss = "ce";
-  bool full_context = false;
-  bool no_keep_best = false;
   bool json = false;
 
   void add_to(CLI::App& app) {
@@ -53,19 +51,8 @@ struct TrainArgs {
     app.add_option("--score-threshold", score_threshold, "detector score threshold")->capture_default_str();
     app.add_option("--seed", seed, "seed of the 80/20 split and the batch order")->capture_default_str();
     app.add_option("--val-fraction", validation_fraction, "validation share per person")->capture_default_str();
-    app.add_option("--epochs", train.epochs, "epochs")->capture_default_str();
-    app.add_option("--batch-size", train.batch_size, "images per step")->capture_default_str();
-    app.add_option("--lr", train.learning_rate, "initial learning rate (cosine annealing to 0)")->capture_default_str();
-    app.add_option("--weight-decay", train.weight_decay, "AdamW weight decay")->capture_default_str();
-    app.add_option("--beta1", train.beta1, "AdamW beta1")->capture_default_str();
-    app.add_option("--beta2", train.beta2, "AdamW beta2")->capture_default_str();
-    app.add_option("--eps", train.eps, "AdamW eps")->capture_default_str();
-    app.add_option("--arc-margin", train.arcface_margin, "ArcFace angular margin (radians)")->capture_default_str();
-    app.add_option("--arc-scale", train.arcface_scale, "ArcFace scale")->capture_default_str();
-    app.add_option("--triplet-margin", train.triplet_margin, "triplet margin (cosine)")->capture_default_str();
-    app.add_flag("--full-context", full_context, "run all 77 tokens (slower, same result)");
-    app.add_flag("--no-keep-best", no_keep_best, "keep the last epoch, not the best by validation");
-    app.add_option("--threads", train.threads, "intra-op threads (0 = all cores)");
+    training.add_to(app);
+    app.add_option("--threads", training.train.threads, "intra-op threads (0 = all cores)");
     app.add_flag("--json", json, "machine-readable output on stdout");
   }
 
@@ -75,7 +62,7 @@ struct TrainArgs {
 
   ClipModel load_base() const {
     ClipLoadOptions options;
-    options.runtime.threads = train.threads;
+    options.runtime.threads = training.train.threads;
     return arch.empty() ? ClipModel::load(model, options)
                         : ClipModel::random(arch, options, base_seed);
   }
@@ -91,10 +78,8 @@ struct TrainArgs {
   }
 
   ft::TrainOptions options() const {
-    ft::TrainOptions o = train;
+    ft::TrainOptions o = training.options();
     o.loss = ft::parse_loss(loss);
-    o.truncate_context = !full_context;
-    o.keep_best = !no_keep_best;
     return o;
   }
 };
@@ -184,107 +169,6 @@ const bool finetune_registered = register_command(
           std::printf("%d steps, %.3f s/step, %d-token context\n", report.steps,
                       report.seconds_per_step, report.context_length);
           std::printf("wrote %s (%zu people)\n", out->c_str(), data.classes.size());
-        }
-        return 0;
-      };
-    });
-
-// ---------------------------------------------------------------------------------------------
-
-const bool prompts_registered = register_command(
-    "prompts",
-    "prompt and loss study: fine-tune once per template x loss on the same split, side by side",
-    [](CLI::App& app) -> Runner {
-      auto args = std::make_shared<TrainArgs>();
-      auto templates = std::make_shared<std::vector<std::string>>();
-      auto losses = std::make_shared<std::vector<std::string>>();
-      auto strangers = std::make_shared<std::vector<std::string>>();
-      auto only = std::make_shared<bool>(false);
-      auto min_confidence = std::make_shared<float>(ft::kDefaultMinConfidence);
-      args->add_to(app);
-      app.add_option("--template", *templates, "extra template(s); {} is the name");
-      app.add_flag("--only-given", *only, "study only the --template values, not the paper's three");
-      app.add_option("--loss", *losses, "loss(es) to compare: ce, arcface, triplet (default ce)");
-      app.add_option("--strangers", *strangers,
-                     "photos (files or folders) of people never trained: adds the open-set test");
-      app.add_option("--min-confidence", *min_confidence, "below this the answer is Unknown")
-          ->capture_default_str();
-      return [=]() -> int {
-        args->check_base();
-        std::vector<std::string> study = *only ? std::vector<std::string>{} : ft::kStudyTemplates;
-        study.insert(study.end(), templates->begin(), templates->end());
-        if (study.empty()) throw InputError("no template to study");
-        std::vector<std::string> loss_names = losses->empty() ? std::vector<std::string>{"ce"} : *losses;
-        std::vector<ft::TrainOptions> variants;
-        for (const auto& t : study) {
-          for (const auto& l : loss_names) {
-            ft::TrainOptions o = args->options();
-            o.prompt_template = t;
-            o.loss = ft::parse_loss(l);
-            ft::validate(o);
-            variants.push_back(o);
-          }
-        }
-        ClipModel model = args->load_base();
-        const bool random = model.info().random_weights;
-        if (random) std::fprintf(stderr, "%s\n", kRandomBanner);
-        const ft::FaceSet data = ft::embed_face_folders(model, args->dir, args->face_options());
-        print_skipped(data);
-        const ft::Split split =
-            ft::split_per_person(data.labels, args->seed, args->validation_fraction);
-        std::optional<ft::FaceSet> others;
-        if (!strangers->empty()) {
-          std::vector<std::filesystem::path> paths(strangers->begin(), strangers->end());
-          others = ft::embed_images(model, paths, args->face_options());
-          if (others->size() == 0) throw InputError("no face found among the --strangers photos");
-        }
-        const auto rows = ft::run_study(model, data, split, variants,
-                                        others ? &others->embeddings : nullptr, *min_confidence);
-        if (args->json) {
-          json out = json::array();
-          for (const auto& r : rows) {
-            json row{{"template", r.options.prompt_template},
-                     {"loss", ft::to_string(r.options.loss)},
-                     {"random_weights", random},
-                     {"zero_shot_validation_accuracy", r.report.initial_validation_accuracy},
-                     {"train_accuracy", r.report.train_accuracy},
-                     {"validation_accuracy", r.report.validation_accuracy},
-                     {"best_epoch", r.report.best_epoch},
-                     {"seconds_per_step", r.report.seconds_per_step}};
-            if (r.open_set) {
-              row["open_set"] = {{"accuracy", r.open_set->accuracy},
-                                 {"fpr", r.open_set->fpr},
-                                 {"fnr", r.open_set->fnr},
-                                 {"misidentification", r.open_set->misidentification},
-                                 {"enrolled", r.open_set->enrolled},
-                                 {"strangers", r.open_set->strangers}};
-            }
-            out.push_back(row);
-          }
-          std::cout << out.dump() << "\n";
-          return 0;
-        }
-        if (random) std::printf("%s\n", kRandomBanner);
-        std::printf("%zu people, split seed %llu: %zu training / %zu validation faces%s\n",
-                    data.classes.size(), static_cast<unsigned long long>(split.seed),
-                    split.train.size(), split.validation.size(),
-                    others ? (", " + std::to_string(others->size()) + " stranger faces").c_str()
-                           : "");
-        std::printf("%-44s %-8s %9s %9s %9s %5s", "template", "loss", "zero-shot", "train",
-                    "val", "best");
-        if (others) std::printf(" %9s %7s %7s", "open acc", "FPR", "FNR");
-        std::printf("\n");
-        for (const auto& r : rows) {
-          std::printf("%-44s %-8s %9s %9s %9s %5d", ("\"" + r.options.prompt_template + "\"").c_str(),
-                      ft::to_string(r.options.loss).c_str(),
-                      percent(r.report.initial_validation_accuracy).c_str(),
-                      percent(r.report.train_accuracy).c_str(),
-                      percent(r.report.validation_accuracy).c_str(), r.report.best_epoch);
-          if (r.open_set) {
-            std::printf(" %9s %7s %7s", percent(r.open_set->accuracy).c_str(),
-                        percent(r.open_set->fpr).c_str(), percent(r.open_set->fnr).c_str());
-          }
-          std::printf("\n");
         }
         return 0;
       };

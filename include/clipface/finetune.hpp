@@ -23,6 +23,7 @@
 #include "clipface/classify.hpp"
 #include "clipface/detect.hpp"
 #include "clipface/matrix.hpp"
+#include "clipface/open_set.hpp"
 
 namespace clipface {
 
@@ -200,6 +201,9 @@ class PromptClassifier {
   static PromptClassifier load(const std::filesystem::path& file, ClipModel& base);
   // From weights in memory (after train_prompts, before or without saving).
   static PromptClassifier from_report(const TrainReport& report, ClassifierInfo info);
+  // The same with the info of that training (classes, template, loss, accuracies).
+  static PromptClassifier from_training(const TrainReport& report, const FaceSet& data,
+                                        const TrainOptions& options);
 
   const ClassifierInfo& info() const { return info_; }
   const std::vector<std::string>& classes() const { return info_.classes; }
@@ -260,39 +264,31 @@ class FaceClassifier {
 
 // Open-set evaluation of a prompt classifier, the deployment test of the paper's Table I:
 // faces of enrolled people (trained classes, images not used for training) and faces of people
-// never seen in training. A decision is "named" when its confidence reaches min_confidence.
-//   accuracy = (enrolled faces named correctly + stranger faces left Unknown) / all faces
-//   FPR      = stranger faces given a name / stranger faces       (false acceptance)
-//   FNR      = enrolled faces left Unknown / enrolled faces         (false rejection)
-//   misidentification = enrolled faces given another enrolled name / enrolled faces
-// training_accuracy (closed-set top-1 on the training split) is carried from the file.
+// never seen in training, scored by the one definition of clipface/open_set.hpp (accuracy, FPR =
+// FPIR, FNR = FNIR with misnamed faces counted as missed, misidentification apart). A decision is
+// accepted when its confidence (softmax probability of the most likely class) reaches
+// min_confidence. `eval openset --classifier prompts` and `eval prompts` score the same way.
 struct OpenSetResult {
-  std::size_t enrolled = 0;
-  std::size_t strangers = 0;
-  std::size_t enrolled_correct = 0;
-  std::size_t enrolled_unknown = 0;
-  std::size_t enrolled_wrong = 0;
-  std::size_t strangers_unknown = 0;
-  std::size_t strangers_named = 0;
-  double accuracy = 0;
-  double fpr = 0;
-  double fnr = 0;
-  double misidentification = 0;
+  OpenSetPoint point;              // counts and rates at min_confidence
   double closed_set_accuracy = 0;  // top-1 of enrolled faces ignoring the threshold
-  double training_accuracy = 0;
-  float min_confidence = kDefaultMinConfidence;
+  double training_accuracy = 0;    // closed-set top-1 on the training split (from the classifier)
 };
 
-// `enrolled_labels` are class names (rows of enrolled_embeddings); a name the classifier does
-// not know is an InputError. Either set may be empty (its rates are then 0).
-OpenSetResult evaluate_open_set(const PromptClassifier& classifier,
-                                const Matrix& enrolled_embeddings,
-                                const std::vector<std::string>& enrolled_labels,
-                                const Matrix& stranger_embeddings,
+// The faces of an open-set test.
+struct OpenSetProbes {
+  Matrix enrolled;                           // faces of trained people, not trained on
+  std::vector<std::string> enrolled_labels;  // their class names
+  Matrix strangers;                          // faces of people never trained
+};
+
+// A name in enrolled_labels the classifier does not know is an InputError. Either set may be
+// empty (its rates are then 0).
+OpenSetResult evaluate_open_set(const PromptClassifier& classifier, const OpenSetProbes& probes,
                                 float min_confidence = kDefaultMinConfidence);
 
 // The prompt / loss study: fine-tunes once per variant from the same base weights, on the same
-// split, and evaluates each (closed set on validation; open set when strangers are given).
+// split, and evaluates each (closed set on validation; open set on `probes` when given). The
+// model's text tower is back to the base weights afterwards.
 struct StudyRow {
   TrainOptions options;
   TrainReport report;
@@ -300,7 +296,7 @@ struct StudyRow {
 };
 std::vector<StudyRow> run_study(ClipModel& model, const FaceSet& data, const Split& split,
                                 const std::vector<TrainOptions>& variants,
-                                const Matrix* strangers = nullptr,
+                                const OpenSetProbes* probes = nullptr,
                                 float min_confidence = kDefaultMinConfidence);
 
 }  // namespace finetune

@@ -164,6 +164,8 @@ void Linear::into(const torch::Tensor& x, const torch::Tensor& y) const {
 }
 
 void Linear::accumulate(const torch::Tensor& x, torch::Tensor& residual) const {
+  // oneDNN would apply the activation to the sum, not to the product.
+  check(activation_ == Activation::none, "a residual product cannot carry an activation");
   check(residual.is_contiguous() && residual.scalar_type() == torch::kFloat &&
             residual.size(0) == x.size(0) && residual.size(1) == out_,
         "residual must be a contiguous fp32 [rows, " + std::to_string(out_) + "] matrix");

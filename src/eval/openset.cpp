@@ -11,13 +11,6 @@
 
 namespace clipface::eval {
 
-const char* const kOpenSetDefinitions =
-    "genuine probe = image of an enrolled person (not an enrolled shot); impostor probe = image of "
-    "a person never enrolled; accepted = confidence >= threshold. accuracy = (genuine accepted "
-    "with the right name + impostors rejected) / all probes; FPR = impostors accepted / impostor "
-    "probes; FNR = genuine probes not accepted with the right name (rejected or misnamed) / "
-    "genuine probes.";
-
 KnnClassifier::KnnClassifier(Matrix enrolled, std::vector<std::string> people, KnnVote rule)
     : enrolled_(std::move(enrolled)), people_(std::move(people)), rule_(rule) {
   validate(rule_);
@@ -58,19 +51,20 @@ std::vector<Prediction> KnnClassifier::predict(const Matrix& embeddings) const {
   return out;
 }
 
-OpenSetSplit split_open_set(const std::vector<int>& labels, double known_fraction, int shots,
-                            std::uint64_t seed) {
-  if (shots < 1) throw InputError("open-set: --shots must be at least 1");
+namespace {
+
+// `enrolled_count(n)`: how many of a known person's n images are enrolled, 0 when the person
+// cannot be known (too few images to leave a probe).
+template <typename Count>
+OpenSetSplit split_people(const std::vector<int>& labels, double known_fraction, std::uint64_t seed,
+                          Count enrolled_count, const std::string& too_few) {
   std::map<int, std::vector<std::size_t>> rows_of;
   for (std::size_t i = 0; i < labels.size(); ++i) rows_of[labels[i]].push_back(i);
   std::vector<int> eligible;
   for (const auto& [person, rows] : rows_of) {
-    if (rows.size() >= static_cast<std::size_t>(shots) + 1) eligible.push_back(person);
+    if (enrolled_count(rows.size()) > 0) eligible.push_back(person);
   }
-  if (eligible.empty()) {
-    throw InputError("open-set: nobody has " + std::to_string(shots + 1) +
-                     " images (shots + 1 probe)");
-  }
+  if (eligible.empty()) throw InputError("open-set: nobody has " + too_few);
   SeededRandom random(seed);
   random.shuffle(eligible);
   std::size_t n = static_cast<std::size_t>(std::lround(known_fraction * double(eligible.size())));
@@ -86,7 +80,7 @@ OpenSetSplit split_open_set(const std::vector<int>& labels, double known_fractio
       continue;
     }
     random.shuffle(rows);
-    const auto cut = rows.begin() + shots;
+    const auto cut = rows.begin() + static_cast<std::ptrdiff_t>(enrolled_count(rows.size()));
     split.enrolled.insert(split.enrolled.end(), rows.begin(), cut);
     split.genuine.insert(split.genuine.end(), cut, rows.end());
   }
@@ -95,43 +89,30 @@ OpenSetSplit split_open_set(const std::vector<int>& labels, double known_fractio
   return split;
 }
 
-OpenSetPoint evaluate_open_set(const std::vector<Prediction>& predictions,
-                               const std::vector<std::string>& truth, float threshold) {
-  if (predictions.size() != truth.size())
-    throw InputError("open-set: truth and predictions differ");
-  OpenSetPoint p;
-  p.threshold = threshold;
-  for (std::size_t i = 0; i < truth.size(); ++i) {
-    const auto& pred = predictions[i];
-    const bool accepted = pred.label != kUnknown && pred.confidence >= threshold;
-    if (truth[i].empty()) {
-      ++p.impostor;
-      p.impostor_accepted += accepted;
-    } else {
-      ++p.genuine;
-      if (!accepted) {
-        ++p.genuine_rejected;
-      } else if (pred.label == truth[i]) {
-        ++p.genuine_correct;
-      } else {
-        ++p.genuine_misidentified;
-      }
-    }
-  }
-  const std::size_t all = p.genuine + p.impostor;
-  p.accuracy = all ? double(p.genuine_correct + p.impostor - p.impostor_accepted) / double(all) : 0;
-  p.fpr = p.impostor ? double(p.impostor_accepted) / double(p.impostor) : 0;
-  p.fnr = p.genuine ? double(p.genuine - p.genuine_correct) / double(p.genuine) : 0;
-  return p;
+}  // namespace
+
+OpenSetSplit split_open_set(const std::vector<int>& labels, double known_fraction, int shots,
+                            std::uint64_t seed) {
+  if (shots < 1) throw InputError("open-set: --shots must be at least 1");
+  const auto k = static_cast<std::size_t>(shots);
+  return split_people(
+      labels, known_fraction, seed, [k](std::size_t n) { return n >= k + 1 ? k : 0; },
+      std::to_string(k + 1) + " images (shots + 1 probe)");
 }
 
-std::vector<OpenSetPoint> open_set_curve(const std::vector<Prediction>& predictions,
-                                         const std::vector<std::string>& truth) {
-  std::vector<OpenSetPoint> curve;
-  for (int i = 0; i <= 100; ++i) {
-    curve.push_back(evaluate_open_set(predictions, truth, static_cast<float>(i) / 100.0f));
+OpenSetSplit split_open_set_fraction(const std::vector<int>& labels, double known_fraction,
+                                     double enroll_fraction, std::uint64_t seed) {
+  if (!(enroll_fraction > 0 && enroll_fraction < 1)) {
+    throw InputError("open-set: the train fraction must be between 0 and 1 (exclusive)");
   }
-  return curve;
+  return split_people(
+      labels, known_fraction, seed,
+      [enroll_fraction](std::size_t n) -> std::size_t {
+        if (n < 2) return 0;
+        const auto k = static_cast<std::size_t>(std::lround(enroll_fraction * double(n)));
+        return std::clamp<std::size_t>(k, 1, n - 1);
+      },
+      "2 images (one to train on, one probe)");
 }
 
 nlohmann::json to_json(const OpenSetPoint& p) {
@@ -144,7 +125,8 @@ nlohmann::json to_json(const OpenSetPoint& p) {
           {"impostor_accepted", p.impostor_accepted},
           {"accuracy", p.accuracy},
           {"fpr", p.fpr},
-          {"fnr", p.fnr}};
+          {"fnr", p.fnr},
+          {"misidentification", p.misidentification}};
 }
 
 }  // namespace clipface::eval

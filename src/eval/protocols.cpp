@@ -3,13 +3,16 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <memory>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <optional>
 #include <set>
 
 #include "clipface/errors.hpp"
 #include "clipface/eval/neighbours.hpp"
 #include "clipface/eval/openset.hpp"
+#include "clipface/eval/prompt_openset.hpp"
 #include "clipface/eval/retrieval.hpp"
 #include "clipface/eval/scale.hpp"
 #include "clipface/eval/split.hpp"
@@ -30,6 +33,11 @@ std::string pct(double v) {
 std::string fixed(double v, int digits = 3) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+std::string general(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
   return buf;
 }
 
@@ -469,19 +477,167 @@ ProtocolOutput run_grid(const fs::path& dir, const ProtocolOptions& options,
   return out;
 }
 
+// ---- open set: how each classifier is enrolled ------------------------------------------------
+
+// What a classifier brings to the open-set protocol: the split it was enrolled on, itself, and a
+// description of its enrolment (printed, in the JSON and the summary).
+struct Enrolment {
+  OpenSetSplit split;
+  std::unique_ptr<IdentityClassifier> classifier;
+  std::string text;      // who was enrolled with what
+  std::string training;  // prompts: the fine-tuning, one line
+  nlohmann::json json = nlohmann::json::object();
+  std::vector<std::pair<std::string, std::string>> summary;
+  std::vector<finetune::EpochStats> epochs;  // prompts: the training curve of the report
+};
+
+Enrolment enrol_knn(const EmbeddedSet& set, const std::vector<int>& labels,
+                    const std::vector<std::string>& names, const ProtocolOptions& options) {
+  Enrolment e;
+  const int shots = options.shots.value_or(1);
+  e.split = split_open_set(labels, options.known_fraction, shots, options.seed);
+  std::vector<std::string> enrolled_names;
+  for (std::size_t r : e.split.enrolled)
+    enrolled_names.push_back(names[static_cast<std::size_t>(labels[r])]);
+  e.classifier =
+      std::make_unique<KnnClassifier>(select_rows(set.embeddings, e.split.enrolled), enrolled_names,
+                                      with_overrides(options.openset_rule, options));
+  e.text = std::to_string(e.split.known_people.size()) + " people enrolled with " +
+           std::to_string(shots) + " shot(s)";
+  e.json["shots"] = shots;
+  return e;
+}
+
+// The prompt classifier trains on train_fraction of each known person's images, or on --shots.
+OpenSetSplit prompt_split(const std::vector<int>& labels, const ProtocolOptions& options) {
+  return options.shots
+             ? split_open_set(labels, options.known_fraction, *options.shots, options.seed)
+             : split_open_set_fraction(labels, options.known_fraction, options.train_fraction,
+                                       options.seed);
+}
+
+std::string prompt_enrolment_text(const OpenSetSplit& split, const PromptData& data,
+                                  const ProtocolOptions& options) {
+  return std::to_string(split.known_people.size()) + " people enrolled with " +
+         (options.shots ? std::to_string(*options.shots) + " training image(s) each"
+                        : fixed(options.train_fraction, 2) + " of their images for training") +
+         " (" + std::to_string(data.fit.train.size()) + " train, " +
+         std::to_string(data.fit.validation.size()) + " validation for the best epoch)";
+}
+
+nlohmann::json enrolment_json(const OpenSetSplit& split, const PromptData& data,
+                              const ProtocolOptions& options) {
+  nlohmann::json j = {{"enrolled_people", split.known_people.size()},
+                      {"training_images", split.enrolled.size()},
+                      {"train_images", data.fit.train.size()},
+                      {"validation_images", data.fit.validation.size()},
+                      {"validation_fraction", options.validation_fraction}};
+  if (options.shots)
+    j["shots"] = *options.shots;
+  else
+    j["train_fraction"] = options.train_fraction;
+  return j;
+}
+
+nlohmann::json known_names(const OpenSetSplit& split, const std::vector<std::string>& names) {
+  nlohmann::json j = nlohmann::json::array();
+  for (int person : split.known_people) j.push_back(names[static_cast<std::size_t>(person)]);
+  return j;
+}
+
+// -1 (no validation image) prints as n/a.
+std::string pct_or_na(double v) {
+  return v < 0 ? "n/a" : pct(v);
+}
+
+nlohmann::json training_json(const finetune::TrainOptions& o, const finetune::TrainReport& r) {
+  nlohmann::json epochs = nlohmann::json::array();
+  for (const auto& e : r.epochs) {
+    epochs.push_back({{"epoch", e.epoch},
+                      {"loss", e.loss},
+                      {"train_accuracy", e.train_accuracy},
+                      {"validation_accuracy", e.validation_accuracy}});
+  }
+  return {{"template", o.prompt_template},
+          {"loss", finetune::to_string(o.loss)},
+          {"epochs", o.epochs},
+          {"learning_rate", o.learning_rate},
+          {"batch_size", o.batch_size},
+          {"weight_decay", o.weight_decay},
+          {"train_accuracy", r.train_accuracy},
+          {"validation_accuracy", r.validation_accuracy},
+          {"zero_shot_validation_accuracy", r.initial_validation_accuracy},
+          {"best_epoch", r.best_epoch},
+          {"steps", r.steps},
+          {"seconds_per_step", r.seconds_per_step},
+          {"per_epoch", epochs}};
+}
+
+Enrolment enrol_prompts(ClipModel& model, const EmbeddedSet& set, const std::vector<int>& labels,
+                        const std::vector<std::string>& names, const ProtocolOptions& options) {
+  Enrolment e;
+  e.split = prompt_split(labels, options);
+  const PromptData data = prompt_data(set.embeddings, labels, names, e.split, set.info,
+                                      options.seed, options.validation_fraction);
+  finetune::TrainOptions training = options.training;
+  training.progress = options.embed.progress;
+  const auto report = finetune::train_prompts(model, data.training, data.fit, training);
+  e.classifier = std::make_unique<PromptIdentityClassifier>(
+      finetune::PromptClassifier::from_training(report, data.training, training));
+  e.text = prompt_enrolment_text(e.split, data, options);
+  e.training = "fine-tuned text tower: " + std::to_string(training.epochs) +
+               " epoch(s), learning rate " + general(training.learning_rate) + "; kept epoch " +
+               std::to_string(report.best_epoch) + ": training accuracy " +
+               pct(report.train_accuracy) + ", validation accuracy " +
+               pct_or_na(report.validation_accuracy) + " (zero-shot " +
+               pct_or_na(report.initial_validation_accuracy) + ")";
+  e.json = enrolment_json(e.split, data, options);
+  e.json["training"] = training_json(training, report);
+  e.summary = {{"training accuracy", pct(report.train_accuracy)},
+               {"validation accuracy", pct_or_na(report.validation_accuracy)},
+               {"best epoch", std::to_string(report.best_epoch)}};
+  e.epochs = report.epochs;
+  return e;
+}
+
+std::string at_threshold_text(const OpenSetPoint& at) {
+  return "accuracy " + pct(at.accuracy) + ", FPR " + pct(at.fpr) + ", FNR " + pct(at.fnr) +
+         " (misidentified " + std::to_string(at.genuine_misidentified) + " = " +
+         pct(at.misidentification) + ")";
+}
+
+void draw_training_curve(const std::vector<finetune::EpochStats>& epochs, report::HtmlPage& page,
+                         const fs::path& dir) {
+  report::Series train{"training accuracy", {}, {}}, val{"validation accuracy", {}, {}};
+  for (const auto& e : epochs) {
+    train.x.push_back(e.epoch), train.y.push_back(e.train_accuracy);
+    if (e.validation_accuracy >= 0)
+      val.x.push_back(e.epoch), val.y.push_back(e.validation_accuracy);
+  }
+  report::draw(
+      report::LinePlot{"Fine-tuning", "epoch", "accuracy", {train, val}, false, false, false, true},
+      dir / "training.png");
+  page.heading("Fine-tuning");
+  page.image("training.png", "closed-set accuracy of the training and validation images per epoch");
+}
+
 ProtocolOutput run_openset(const fs::path& dir, const ProtocolOptions& options,
                            const Embedder& embedder, const Detector& detector) {
   ProtocolOutput out;
+  // Loaded before embedding, so a spec that does not match the embedder fails before the work.
+  std::optional<ClipModel> model;
+  if (options.classifier == "prompts") {
+    model.emplace(
+        load_clip_model(options.embedder_spec, embedder.info(), options.embedder.runtime));
+  }
   const auto set =
       embed_images(labelled(dir, options.max_people), embedder, detector, options.embed);
   std::vector<std::string> names;
   const auto labels = set.label_ids(&names);
-  const auto split = split_open_set(labels, options.known_fraction, options.shots, options.seed);
-  std::vector<std::string> enrolled_names;
-  for (std::size_t r : split.enrolled)
-    enrolled_names.push_back(names[static_cast<std::size_t>(labels[r])]);
-  KnnClassifier classifier(select_rows(set.embeddings, split.enrolled), enrolled_names,
-                           with_overrides(options.openset_rule, options));
+  const Enrolment enrolment = model ? enrol_prompts(*model, set, labels, names, options)
+                                    : enrol_knn(set, labels, names, options);
+  const OpenSetSplit& split = enrolment.split;
+  const IdentityClassifier& classifier = *enrolment.classifier;
   std::vector<std::size_t> probes = split.genuine;
   probes.insert(probes.end(), split.impostor.begin(), split.impostor.end());
   std::vector<std::string> truth;
@@ -497,15 +653,17 @@ ProtocolOutput run_openset(const fs::path& dir, const ProtocolOptions& options,
   nlohmann::json curve_json = nlohmann::json::array();
   for (const auto& p : curve) curve_json.push_back(to_json(p));
   out.json = {{"classifier", classifier.name()},
+              {"classifier_kind", options.classifier},
               {"confidence", classifier.confidence_meaning()},
               {"definitions", kOpenSetDefinitions},
               {"enrolled_people", split.known_people.size()},
-              {"shots", options.shots},
+              {"known_people", known_names(split, names)},
               {"seed", options.seed},
               {"at_threshold", to_json(at)},
               {"best_accuracy", to_json(curve[best])},
               {"curve", curve_json},
               {"dataset", dataset_json(set)}};
+  out.json.update(enrolment.json);
   std::vector<std::vector<std::string>> rows;
   for (std::size_t i = 0; i < curve.size(); ++i) {
     const auto& p = curve[i];
@@ -517,21 +675,20 @@ ProtocolOutput run_openset(const fs::path& dir, const ProtocolOptions& options,
     }
   }
   out.text = failures_text(set) + "classifier: " + classifier.name() +
-             "\nconfidence: " + classifier.confidence_meaning() + "\n" +
-             std::to_string(split.known_people.size()) + " people enrolled with " +
-             std::to_string(options.shots) + " shot(s); " + std::to_string(split.genuine.size()) +
-             " genuine probes, " + std::to_string(split.impostor.size()) +
-             " impostor probes\ndefinitions: " + kOpenSetDefinitions + "\nat threshold " +
-             fixed(options.confidence_threshold, 2) + ": accuracy " + pct(at.accuracy) + ", FPR " +
-             pct(at.fpr) + ", FNR " + pct(at.fnr) + " (misidentified " +
-             std::to_string(at.genuine_misidentified) +
-             ")\nmost accurate threshold: " + fixed(curve[best].threshold, 2) + " (accuracy " +
+             "\nconfidence: " + classifier.confidence_meaning() + "\n" + enrolment.text + "; " +
+             std::to_string(split.genuine.size()) + " genuine probes, " +
+             std::to_string(split.impostor.size()) + " impostor probes\n" +
+             (enrolment.training.empty() ? "" : enrolment.training + "\n") +
+             "definitions: " + kOpenSetDefinitions + "\nat threshold " +
+             fixed(options.confidence_threshold, 2) + ": " + at_threshold_text(at) +
+             "\nmost accurate threshold: " + fixed(curve[best].threshold, 2) + " (accuracy " +
              pct(curve[best].accuracy) + ")\n" +
              format_table({"threshold", "accuracy", "FPR", "FNR", "misidentified"}, rows);
   out.summary = {{"accuracy@" + fixed(options.confidence_threshold, 2), pct(at.accuracy)},
                  {"FPR@" + fixed(options.confidence_threshold, 2), pct(at.fpr)},
-                 {"FNR@" + fixed(options.confidence_threshold, 2), pct(at.fnr)},
-                 {"face found", pct(set.detection_rate())}};
+                 {"FNR@" + fixed(options.confidence_threshold, 2), pct(at.fnr)}};
+  out.summary.insert(out.summary.end(), enrolment.summary.begin(), enrolment.summary.end());
+  out.summary.push_back({"face found", pct(set.detection_rate())});
   if (!options.report_dir.empty()) {
     make_report_dir(options.report_dir);
     report::HtmlPage page("Open-set deployment: " + dir.filename().string());
@@ -561,6 +718,7 @@ ProtocolOutput run_openset(const fs::path& dir, const ProtocolOptions& options,
     page.heading("Curves");
     page.image("openset_curve.png", "accuracy, FPR and FNR as the confidence threshold grows");
     page.image("roc.png", "each point is one confidence threshold");
+    if (!enrolment.epochs.empty()) draw_training_curve(enrolment.epochs, page, options.report_dir);
     std::map<std::string, int> id_of;
     for (std::size_t i = 0; i < names.size(); ++i) id_of[names[i]] = static_cast<int>(i);
     std::vector<int> truth_ids, pred_ids;
@@ -572,6 +730,89 @@ ProtocolOutput run_openset(const fs::path& dir, const ProtocolOptions& options,
     }
     ReportContext ctx{options.report_dir, page, embedder};
     identification_report(ctx, set, names, truth_ids, pred_ids, probes, labels);
+    out.report = finish_report(page, options.report_dir);
+  }
+  return out;
+}
+
+// ---- prompts: the template x loss study on the open-set split -----------------------------------
+
+std::vector<finetune::TrainOptions> prompt_variants(const ProtocolOptions& options) {
+  const auto& templates = options.templates.empty() ? finetune::kStudyTemplates : options.templates;
+  const std::vector<finetune::Loss> losses =
+      options.losses.empty() ? std::vector<finetune::Loss>{options.training.loss} : options.losses;
+  std::vector<finetune::TrainOptions> variants;
+  for (const auto& t : templates) {
+    for (const auto loss : losses) {
+      finetune::TrainOptions o = options.training;
+      o.prompt_template = t;
+      o.loss = loss;
+      o.progress = options.embed.progress;
+      finetune::validate(o);
+      variants.push_back(std::move(o));
+    }
+  }
+  return variants;
+}
+
+ProtocolOutput run_prompts(const fs::path& dir, const ProtocolOptions& options,
+                           const Embedder& embedder, const Detector& detector) {
+  ProtocolOutput out;
+  const auto variants = prompt_variants(options);
+  ClipModel model =
+      load_clip_model(options.embedder_spec, embedder.info(), options.embedder.runtime);
+  const auto set =
+      embed_images(labelled(dir, options.max_people), embedder, detector, options.embed);
+  std::vector<std::string> names;
+  const auto labels = set.label_ids(&names);
+  const OpenSetSplit split = prompt_split(labels, options);
+  const PromptData data = prompt_data(set.embeddings, labels, names, split, set.info, options.seed,
+                                      options.validation_fraction);
+  const auto study = finetune::run_study(model, data.training, data.fit, variants, &data.probes,
+                                         options.confidence_threshold);
+  const std::string at = "@" + fixed(options.confidence_threshold, 2);
+  nlohmann::json rows_json = nlohmann::json::array();
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& row : study) {
+    const OpenSetPoint& p = row.open_set->point;
+    const std::string loss = finetune::to_string(row.options.loss);
+    nlohmann::json j = training_json(row.options, row.report);
+    j["open_set"] = to_json(p);
+    j["closed_set_accuracy"] = row.open_set->closed_set_accuracy;
+    rows_json.push_back(std::move(j));
+    rows.push_back({"\"" + row.options.prompt_template + "\"", loss,
+                    pct_or_na(row.report.initial_validation_accuracy),
+                    pct(row.report.train_accuracy), pct_or_na(row.report.validation_accuracy),
+                    std::to_string(row.report.best_epoch), pct(p.accuracy), pct(p.fpr), pct(p.fnr),
+                    std::to_string(p.genuine_misidentified)});
+    out.summary.push_back(
+        {"\"" + row.options.prompt_template + "\" " + loss + " accuracy" + at, pct(p.accuracy)});
+  }
+  out.summary.push_back({"face found", pct(set.detection_rate())});
+  out.json = {{"definitions", kOpenSetDefinitions},
+              {"confidence", kPromptConfidenceMeaning},
+              {"threshold", options.confidence_threshold},
+              {"seed", options.seed},
+              {"known_people", known_names(split, names)},
+              {"genuine", split.genuine.size()},
+              {"impostor", split.impostor.size()},
+              {"rows", rows_json},
+              {"dataset", dataset_json(set)}};
+  out.json.update(enrolment_json(split, data, options));
+  out.text = failures_text(set) + prompt_enrolment_text(split, data, options) + "; " +
+             std::to_string(split.genuine.size()) + " genuine probes, " +
+             std::to_string(split.impostor.size()) +
+             " impostor probes\nevery row fine-tunes the same base on the same split; "
+             "zero-shot/train/val = closed-set accuracy, the rest is open set at threshold " +
+             fixed(options.confidence_threshold, 2) + "\ndefinitions: " + kOpenSetDefinitions +
+             "\n" +
+             format_table({"template", "loss", "zero-shot", "train", "val", "best epoch",
+                           "accuracy", "FPR", "FNR", "misidentified"},
+                          rows);
+  if (!options.report_dir.empty()) {
+    make_report_dir(options.report_dir);
+    report::HtmlPage page("Prompt study: " + dir.filename().string());
+    begin_report(page, random_weights_warning(set.info), set.info, out.text);
     out.report = finish_report(page, options.report_dir);
   }
   return out;
@@ -779,17 +1020,34 @@ ProtocolOutput run_scale(const fs::path& dir, const ProtocolOptions& options,
 }  // namespace
 
 const std::vector<std::string>& protocol_names() {
-  static const std::vector<std::string> names = {"retrieval", "grid", "openset", "verify", "scale"};
+  static const std::vector<std::string> names = {"retrieval", "grid",  "openset",
+                                                 "verify",    "scale", "prompts"};
   return names;
+}
+
+void check_options(const std::string& protocol, const ProtocolOptions& options) {
+  const auto& names = protocol_names();
+  if (std::find(names.begin(), names.end(), protocol) == names.end()) {
+    throw InputError("unknown protocol '" + protocol +
+                     "' (expected retrieval, grid, openset, verify, scale or prompts)");
+  }
+  if (options.classifier != "knn" && options.classifier != "prompts") {
+    throw InputError("unknown classifier '" + options.classifier + "' (expected knn or prompts)");
+  }
+  if (protocol == "prompts" || (protocol == "openset" && options.classifier == "prompts")) {
+    require_clip_spec(options.embedder_spec,
+                      protocol == "prompts" ? "eval prompts" : "--classifier prompts");
+    if (protocol == "prompts") {
+      prompt_variants(options);  // validates every template and option
+    } else {
+      finetune::validate(options.training);
+    }
+  }
 }
 
 ProtocolOutput run_protocol(const std::string& protocol, const fs::path& dir,
                             const ProtocolOptions& options) {
-  const auto& names = protocol_names();
-  if (std::find(names.begin(), names.end(), protocol) == names.end()) {
-    throw InputError("unknown protocol '" + protocol +
-                     "' (expected retrieval, grid, openset, verify or scale)");
-  }
+  check_options(protocol, options);
   EmbedderOptions embedder_options = options.embedder;
   const auto embedder = make_embedder(options.embedder_spec, embedder_options);
   const auto detector = make_detector(options.embed.detector);
@@ -799,6 +1057,7 @@ ProtocolOutput run_protocol(const std::string& protocol, const fs::path& dir,
 ProtocolOutput run_protocol(const std::string& protocol, const fs::path& dir,
                             const ProtocolOptions& given, const Embedder& embedder,
                             const Detector& detector) {
+  check_options(protocol, given);
   ProtocolOptions options = given;
   options.embed.flip_average = options.embedder.flip_average;
   ProtocolOutput out;
@@ -813,8 +1072,7 @@ ProtocolOutput run_protocol(const std::string& protocol, const fs::path& dir,
   else if (protocol == "scale")
     out = run_scale(dir, options, embedder, detector);
   else
-    throw InputError("unknown protocol '" + protocol +
-                     "' (expected retrieval, grid, openset, verify or scale)");
+    out = run_prompts(dir, options, embedder, detector);
   const EmbedderInfo& info = embedder.info();
   out.protocol = protocol;
   out.embedder = info.name;

@@ -301,6 +301,21 @@ PromptClassifier PromptClassifier::from_report(const TrainReport& report, Classi
   return classifier;
 }
 
+PromptClassifier PromptClassifier::from_training(const TrainReport& report, const FaceSet& data,
+                                                 const TrainOptions& options) {
+  ClassifierInfo info;
+  info.classes = data.classes;
+  info.prompt_template = options.prompt_template;
+  info.loss = to_string(options.loss);
+  info.random_weights = report.random_weights;
+  info.cropped = data.cropped;
+  info.crop_style = to_string(data.crop_style);
+  info.train_accuracy = report.train_accuracy;
+  info.validation_accuracy = report.validation_accuracy;
+  info.best_epoch = report.best_epoch;
+  return from_report(report, std::move(info));
+}
+
 Matrix PromptClassifier::logits(const Matrix& embeddings) const {
   if (embeddings.rows > 0 && embeddings.cols != class_embeddings_.cols) {
     throw InputError("classifier expects " + std::to_string(class_embeddings_.cols) +
@@ -362,55 +377,38 @@ void PromptClassifier::check_space(const EmbedderInfo& embedder) const {
 
 // ---------------------------------------------------------------------------------------------
 
-OpenSetResult evaluate_open_set(const PromptClassifier& classifier,
-                                const Matrix& enrolled_embeddings,
-                                const std::vector<std::string>& enrolled_labels,
-                                const Matrix& stranger_embeddings, float min_confidence) {
-  if (enrolled_embeddings.rows != enrolled_labels.size()) {
-    throw InputError("open-set evaluation: " + std::to_string(enrolled_embeddings.rows) +
-                     " enrolled embeddings for " + std::to_string(enrolled_labels.size()) +
+OpenSetResult evaluate_open_set(const PromptClassifier& classifier, const OpenSetProbes& probes,
+                                float min_confidence) {
+  if (probes.enrolled.rows != probes.enrolled_labels.size()) {
+    throw InputError("open-set evaluation: " + std::to_string(probes.enrolled.rows) +
+                     " enrolled embeddings for " + std::to_string(probes.enrolled_labels.size()) +
                      " labels");
   }
   const auto& classes = classifier.classes();
-  for (const auto& label : enrolled_labels) {
+  for (const auto& label : probes.enrolled_labels) {
     if (std::find(classes.begin(), classes.end(), label) == classes.end()) {
       throw InputError("open-set evaluation: '" + label +
                        "' is not a class of this classifier (enrolled faces must be of trained "
                        "people; put others among the strangers)");
     }
   }
-  OpenSetResult r;
-  r.min_confidence = min_confidence;
-  r.training_accuracy = classifier.info().train_accuracy;
-  r.enrolled = enrolled_labels.size();
-  r.strangers = stranger_embeddings.rows;
+  // Every probe answers with its most likely class; the shared definition applies the threshold.
+  std::vector<Prediction> predictions;
   std::size_t top1 = 0;
-  const auto enrolled = classifier.classify(enrolled_embeddings, min_confidence);
-  for (std::size_t i = 0; i < enrolled.size(); ++i) {
-    if (enrolled[i].best == enrolled_labels[i]) ++top1;
-    if (!enrolled[i].known()) {
-      ++r.enrolled_unknown;
-    } else if (enrolled[i].label == enrolled_labels[i]) {
-      ++r.enrolled_correct;
-    } else {
-      ++r.enrolled_wrong;
-    }
+  for (const auto& d : classifier.classify(probes.enrolled, min_confidence)) {
+    top1 += d.best == probes.enrolled_labels[predictions.size()];
+    predictions.push_back({d.best, d.confidence});
   }
-  for (const auto& d : classifier.classify(stranger_embeddings, min_confidence)) {
-    if (d.known()) {
-      ++r.strangers_named;
-    } else {
-      ++r.strangers_unknown;
-    }
+  for (const auto& d : classifier.classify(probes.strangers, min_confidence)) {
+    predictions.push_back({d.best, d.confidence});
   }
-  auto ratio = [](std::size_t a, std::size_t b) {
-    return b == 0 ? 0.0 : static_cast<double>(a) / static_cast<double>(b);
-  };
-  r.accuracy = ratio(r.enrolled_correct + r.strangers_unknown, r.enrolled + r.strangers);
-  r.fpr = ratio(r.strangers_named, r.strangers);
-  r.fnr = ratio(r.enrolled_unknown, r.enrolled);
-  r.misidentification = ratio(r.enrolled_wrong, r.enrolled);
-  r.closed_set_accuracy = ratio(top1, r.enrolled);
+  std::vector<std::string> truth = probes.enrolled_labels;
+  truth.resize(predictions.size());  // strangers: ""
+  OpenSetResult r;
+  r.point = clipface::evaluate_open_set(predictions, truth, min_confidence);
+  r.training_accuracy = classifier.info().train_accuracy;
+  const std::size_t enrolled = probes.enrolled_labels.size();
+  r.closed_set_accuracy = enrolled ? double(top1) / double(enrolled) : 0.0;
   return r;
 }
 

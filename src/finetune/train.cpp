@@ -172,7 +172,7 @@ TrainReport train_prompts(ClipModel& model, const FaceSet& data, const Split& sp
 
 std::vector<StudyRow> run_study(ClipModel& model, const FaceSet& data, const Split& split,
                                 const std::vector<TrainOptions>& variants,
-                                const Matrix* strangers, float min_confidence) {
+                                const OpenSetProbes* probes, float min_confidence) {
   auto& impl = model.impl();
   // Every variant starts from the same base weights.
   std::vector<std::pair<torch::Tensor, torch::Tensor>> originals;
@@ -189,14 +189,6 @@ std::vector<StudyRow> run_study(ClipModel& model, const FaceSet& data, const Spl
       else live.copy_(saved);
     }
   };
-  Matrix enrolled(0, data.embeddings.cols);
-  std::vector<std::string> enrolled_labels;
-  for (std::size_t row : split.validation) {
-    const auto r = data.embeddings.row(row);
-    enrolled.data.insert(enrolled.data.end(), r.begin(), r.end());
-    ++enrolled.rows;
-    enrolled_labels.push_back(data.classes[static_cast<std::size_t>(data.labels[row])]);
-  }
   std::vector<StudyRow> rows;
   try {
     for (const auto& variant : variants) {
@@ -204,15 +196,9 @@ std::vector<StudyRow> run_study(ClipModel& model, const FaceSet& data, const Spl
       StudyRow row;
       row.options = variant;
       row.report = train_prompts(model, data, split, variant);
-      if (strangers) {
-        ClassifierInfo info;
-        info.classes = data.classes;
-        info.prompt_template = variant.prompt_template;
-        info.train_accuracy = row.report.train_accuracy;
-        info.validation_accuracy = row.report.validation_accuracy;
-        const PromptClassifier classifier = PromptClassifier::from_report(row.report, info);
-        row.open_set =
-            evaluate_open_set(classifier, enrolled, enrolled_labels, *strangers, min_confidence);
+      if (probes) {
+        const auto classifier = PromptClassifier::from_training(row.report, data, variant);
+        row.open_set = evaluate_open_set(classifier, *probes, min_confidence);
       }
       rows.push_back(std::move(row));
     }

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <map>
 
 #include "clipface/errors.hpp"
 #include "clipface/eval/grid.hpp"
@@ -204,7 +205,8 @@ TEST(OpenSet, CountsGenuineAndImpostorProbesAsDocumented) {
   EXPECT_EQ(p.impostor_accepted, 1u);
   EXPECT_DOUBLE_EQ(p.accuracy, 3.0 / 6.0);
   EXPECT_DOUBLE_EQ(p.fpr, 1.0 / 3.0);
-  EXPECT_DOUBLE_EQ(p.fnr, 2.0 / 3.0);
+  EXPECT_DOUBLE_EQ(p.fnr, 2.0 / 3.0);  // FNIR: the misnamed probe is a miss too
+  EXPECT_DOUBLE_EQ(p.misidentification, 1.0 / 3.0);
   const auto curve = open_set_curve(predictions, truth);
   ASSERT_EQ(curve.size(), 101u);
   EXPECT_DOUBLE_EQ(curve.front().fpr, 2.0 / 3.0);  // threshold 0: every named impostor accepted
@@ -240,6 +242,36 @@ TEST(OpenSet, SplitAndKnnClassifierRecogniseEnrolledPeople) {
     EXPECT_LE(predictions[i].confidence, 1.0f);
   }
   EXPECT_THROW(split_open_set(set.labels, 0.5, 5, 3), InputError);  // nobody has 6 images
+}
+
+TEST(OpenSet, FractionSplitTrainsOnMostImagesAndKeepsUnknownPeopleApart) {
+  // People with 10, 5, 2 and 1 images (ids 0-3), then six more with 4 each.
+  std::vector<int> labels;
+  for (int person : {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}) {
+    const int n = person == 0 ? 10 : person == 1 ? 5 : person == 2 ? 2 : person == 3 ? 1 : 4;
+    labels.insert(labels.end(), static_cast<std::size_t>(n), person);
+  }
+  const auto split = split_open_set_fraction(labels, 0.5, 0.8, 11);
+  EXPECT_EQ(split.known_people.size(), 5u);  // half of the 9 people with 2+ images, rounded
+  EXPECT_EQ(split.enrolled.size() + split.genuine.size() + split.impostor.size(), labels.size());
+  std::map<int, std::size_t> enrolled, genuine;
+  for (std::size_t r : split.enrolled) ++enrolled[labels[r]];
+  for (std::size_t r : split.genuine) ++genuine[labels[r]];
+  for (int person : split.known_people) {
+    const std::size_t n = enrolled[person] + genuine[person];
+    // round(0.8 n), at least one to train on and one probe: 10 -> 8/2, 5 -> 4/1, 4 -> 3/1, 2 -> 1/1
+    EXPECT_EQ(enrolled[person], std::max<std::size_t>(1, std::min(n - 1, (8 * n + 5) / 10)));
+    EXPECT_GE(genuine[person], 1u);
+  }
+  for (std::size_t r : split.impostor) {
+    EXPECT_FALSE(
+        std::binary_search(split.known_people.begin(), split.known_people.end(), labels[r]));
+  }
+  EXPECT_FALSE(std::binary_search(split.known_people.begin(), split.known_people.end(), 3));
+  EXPECT_EQ(split.enrolled, split_open_set_fraction(labels, 0.5, 0.8, 11).enrolled);
+  EXPECT_THROW(split_open_set_fraction(labels, 0.5, 1.0, 11), InputError);
+  EXPECT_THROW(split_open_set_fraction(labels, 0.5, 0.0, 11), InputError);
+  EXPECT_THROW(split_open_set_fraction({0, 1, 2}, 0.5, 0.8, 11), InputError);  // singles only
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
-// `clipface finetune`, `classify` and `prompts` end to end on a few real photos with the tiny
-// fixture model (random weights: the runs test the machinery, the figures mean nothing), and
-// their bad-input paths: one line on stderr, a non-zero exit, no half-written result file.
+// `clipface finetune` and `classify` end to end on a few real photos with the tiny fixture model
+// (random weights: the runs test the machinery, the figures mean nothing), and their bad-input
+// paths: one line on stderr, a non-zero exit, no half-written result file. The prompt study,
+// `eval prompts`, is tested in tests/eval/prompts_cli_test.cpp.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -129,36 +130,6 @@ TEST_F(FinetuneCli, DetectsAndAlignsPhotos) {
               env());
   ASSERT_EQ(named.exit_code, 0) << named.err;
   EXPECT_GE(line_count(named.out), 3u);  // group photos: several faces each
-}
-
-TEST_F(FinetuneCli, PromptStudyComparesTemplatesAndLosses) {
-  const CommandResult study =
-      run_cli({"prompts", (tmp_ / "people").string(), "--model", vit_tiny(), "--cropped",
-               "--epochs", "1", "--lr", "1e-3", "--loss", "ce", "--loss", "arcface", "--loss",
-               "triplet", "--template", "a photo of {}", "--strangers",
-               shared_path("data/faces/named/faceapi_bbt/penny").string(), "--json"},
-              env());
-  ASSERT_EQ(study.exit_code, 0) << study.err;
-  const json rows = json::parse(study.out);
-  ASSERT_EQ(rows.size(), 4u * 3u);  // the paper's three templates + one, times three losses
-  EXPECT_EQ(rows[0]["template"], "This is the image of a person named {}");
-  EXPECT_EQ(rows[1]["loss"], "arcface");
-  EXPECT_EQ(rows[11]["template"], "a photo of {}");
-  for (const auto& row : rows) {
-    EXPECT_TRUE(row["random_weights"].get<bool>() == false);  // loaded from a file
-    EXPECT_EQ(row["open_set"]["strangers"], 5);
-    EXPECT_EQ(row["open_set"]["enrolled"], 3);
-  }
-  // The same variant on the same split from the same base gives the same numbers: each run
-  // starts from the base weights, not from the previous run's.
-  const CommandResult again =
-      run_cli({"prompts", (tmp_ / "people").string(), "--model", vit_tiny(), "--cropped",
-               "--epochs", "1", "--lr", "1e-3", "--only-given", "--template",
-               "This is the image of a person named {}", "--json"},
-              env());
-  ASSERT_EQ(again.exit_code, 0) << again.err;
-  EXPECT_EQ(json::parse(again.out)[0]["validation_accuracy"], rows[0]["validation_accuracy"]);
-  EXPECT_EQ(json::parse(again.out)[0]["train_accuracy"], rows[0]["train_accuracy"]);
 }
 
 // ---------------------------------------------------------------------------------------------

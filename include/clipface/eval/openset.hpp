@@ -1,17 +1,8 @@
 // Open-set deployment, after "CLIP Unreasonable Potential in Single-Shot Face Recognition" (Luu,
-// 2024): some people are enrolled (a few shots each), others are never seen; every probe gets a
-// label and a confidence, and a confidence below the threshold (default 0.80) means "not
-// recognised". The paper's full text was not available while writing this, so the definitions
-// are ours, stated here and printed with every result (they follow the usual open-set
-// identification terms):
-//   genuine probe  = an image of an enrolled person (not one of the enrolled shots)
-//   impostor probe = an image of a person never enrolled
-//   accepted       = confidence >= threshold and a label other than Unknown
-//   accuracy = (genuine accepted with the right name + impostors not accepted) / all probes
-//   FPR      = impostors accepted (given some enrolled name) / impostor probes
-//   FNR      = genuine probes not accepted with their right name (rejected or misnamed) /
-//              genuine probes
-//   misidentified (reported apart, included in FNR) = genuine accepted with a wrong name.
+// 2024): some people are enrolled (a few shots each, or the training images of the fine-tuned
+// prompt classifier), others are never seen; every probe gets a label and a confidence, and a
+// confidence below the threshold (default 0.80) means "not recognised". The metrics (accuracy,
+// FPR = NIST's FPIR, FNR = NIST's FNIR, misidentified) are defined once, in clipface/open_set.hpp.
 #pragma once
 
 #include <cstddef>
@@ -22,16 +13,12 @@
 
 #include "clipface/classify.hpp"
 #include "clipface/matrix.hpp"
+#include "clipface/open_set.hpp"
 
 namespace clipface::eval {
 
-struct Prediction {
-  std::string label = kUnknown;
-  float confidence = 0;  // in [0, 1]; what it means depends on the classifier
-};
-
-// Anything that names an embedding: the kNN gallery vote here, the fine-tuned prompt classifier
-// (issue 6) later. Thresholding on confidence is the protocol's job, not the classifier's.
+// Anything that names an embedding: the kNN gallery vote here, the fine-tuned prompt classifier in
+// eval/prompt_openset.hpp. Thresholding on confidence is the protocol's job, not the classifier's.
 class IdentityClassifier {
  public:
   virtual ~IdentityClassifier() = default;
@@ -58,7 +45,7 @@ class KnnClassifier final : public IdentityClassifier {
 };
 
 struct OpenSetSplit {
-  std::vector<std::size_t> enrolled;  // gallery rows (the shots)
+  std::vector<std::size_t> enrolled;  // gallery rows (the shots), or the prompt training images
   std::vector<std::size_t> genuine;   // probes of enrolled people
   std::vector<std::size_t> impostor;  // probes of people never enrolled
   std::vector<int> known_people;      // ids of the enrolled people, sorted
@@ -70,28 +57,13 @@ struct OpenSetSplit {
 // Throws InputError when no person has shots + 1 images or shots < 1.
 OpenSetSplit split_open_set(const std::vector<int>& labels, double known_fraction, int shots,
                             std::uint64_t seed);
-
-struct OpenSetPoint {
-  float threshold = 0;
-  std::size_t genuine = 0, impostor = 0;
-  std::size_t genuine_correct = 0;        // accepted with the right name
-  std::size_t genuine_misidentified = 0;  // accepted with a wrong name
-  std::size_t genuine_rejected = 0;
-  std::size_t impostor_accepted = 0;
-  double accuracy = 0, fpr = 0, fnr = 0;
-};
-
-// truth[i] = the probe's person, or "" for an impostor (never enrolled).
-OpenSetPoint evaluate_open_set(const std::vector<Prediction>& predictions,
-                               const std::vector<std::string>& truth, float threshold);
-
-// Thresholds 0.00, 0.01, ..., 1.00.
-std::vector<OpenSetPoint> open_set_curve(const std::vector<Prediction>& predictions,
-                                         const std::vector<std::string>& truth);
+// The same people, but round(n * enroll_fraction) of each known person's n images are enrolled
+// (at least one, and at least one left as a probe; people with 2+ images are eligible): the
+// prompt classifier's 80/20 (enroll_fraction 0.8). InputError unless 0 < enroll_fraction < 1 and
+// somebody has 2 images.
+OpenSetSplit split_open_set_fraction(const std::vector<int>& labels, double known_fraction,
+                                     double enroll_fraction, std::uint64_t seed);
 
 nlohmann::json to_json(const OpenSetPoint& point);
-
-// The definitions above, as printed under every open-set result.
-extern const char* const kOpenSetDefinitions;
 
 }  // namespace clipface::eval

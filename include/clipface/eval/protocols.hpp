@@ -16,6 +16,7 @@
 #include "clipface/embedder.hpp"
 #include "clipface/eval/dataset.hpp"
 #include "clipface/eval/grid.hpp"
+#include "clipface/finetune.hpp"
 
 namespace clipface::eval {
 
@@ -32,10 +33,22 @@ struct ProtocolOptions {
   double unknown_fraction =
       0.0;  // share of people never enrolled (their images query as strangers)
   GridSpec grid;
-  // openset
+  // openset and prompts
   double known_fraction = 0.5;
-  int shots = 1;
+  // Images enrolled per known person. Unset: 1 for the kNN classifier, train_fraction of each
+  // known person's images for the prompt classifier.
+  std::optional<int> shots;
   float confidence_threshold = 0.80f;
+  std::string classifier = "knn";  // openset: knn (gallery vote) | prompts (fine-tuned text tower)
+  // prompt classifier (openset --classifier prompts, and prompts): the paper's 80/20 split of each
+  // known person's images (train / genuine probes), then the fine-tuning's own validation share
+  // of the training images for the best epoch.
+  double train_fraction = 0.8;
+  double validation_fraction = 0.2;
+  finetune::TrainOptions training;  // template, loss, epochs, learning rate, ...
+  // prompts: the study fine-tunes every template x loss from the same base, on the same split.
+  std::vector<std::string> templates;  // empty = finetune::kStudyTemplates
+  std::vector<finetune::Loss> losses;  // empty = training.loss
   // Open set: nearest neighbour (k1 = k2 = 1; with one shot per person any larger k ties) and
   // every neighbour may vote (threshold 2.0), so that the confidence threshold alone rejects.
   KnnVote openset_rule{1, 1, 2.0f};
@@ -61,10 +74,15 @@ struct ProtocolOutput {
   std::filesystem::path report;                              // index.html when a report was written
 };
 
-// "retrieval", "grid", "openset", "verify", "scale".
+// "retrieval", "grid", "openset", "verify", "scale", "prompts".
 const std::vector<std::string>& protocol_names();
 
-// Makes the embedder and detector from the options. Throws InputError for an unknown protocol.
+// InputError for an unknown protocol, an unknown classifier, the prompt classifier without a CLIP
+// embedder or a bad training option: what can be told before any model is loaded. run_protocol
+// calls it first; `eval compare` calls it for every embedder before running any.
+void check_options(const std::string& protocol, const ProtocolOptions& options);
+
+// Makes the embedder and detector from the options, then runs the protocol.
 ProtocolOutput run_protocol(const std::string& protocol, const std::filesystem::path& dir,
                             const ProtocolOptions& options);
 // The same with a given embedder and detector (tests, callers that reuse models).
