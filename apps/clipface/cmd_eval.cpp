@@ -33,6 +33,7 @@ struct EvalArgs {
   std::size_t max_people = 0;
   double enroll_fraction = 0.5;
   double unknown_fraction = 0;
+  std::vector<float> thresholds;  // grid: min max step
   double known_fraction = 0.5;
   int shots = -1;  // unset: the classifier's default
   float confidence = 0.8f;
@@ -89,6 +90,10 @@ void add_protocol_options(CLI::App& sub, EvalArgs& a, const std::string& protoco
     sub.add_option("--unknown-fraction", a.unknown_fraction,
                    "share of people never enrolled, whose images query as strangers (0)");
     sub.add_option("--output", a.output, "folder for grid_search_results.csv (.)");
+    sub.add_option("--thresholds", a.thresholds,
+                   "L2 thresholds of the grid: MIN MAX STEP (0.50 1.00 0.01, the paper's; dlib's "
+                   "best lie lower, e.g. 0.30 0.70 0.01)")
+        ->expected(3);
   }
   const bool openset = all || protocol == "openset", prompts = all || protocol == "prompts";
   if (openset || prompts) {
@@ -186,6 +191,12 @@ eval::ProtocolOptions to_options(const EvalArgs& a, const std::string& embedder,
   o.max_people = a.max_people;
   o.enroll_fraction = a.enroll_fraction;
   o.unknown_fraction = a.unknown_fraction;
+  if (!a.thresholds.empty()) {
+    o.grid.threshold_min = a.thresholds[0];
+    o.grid.threshold_max = a.thresholds[1];
+    o.grid.threshold_step = a.thresholds[2];
+    eval::validate(o.grid);
+  }
   o.known_fraction = a.known_fraction;
   if (a.shots >= 0) o.shots = a.shots;
   o.confidence_threshold = a.confidence;

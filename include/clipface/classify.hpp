@@ -68,13 +68,16 @@ void validate(const KnnVote& rule);
 // that grid searches pay nothing per call; call validate() once.
 Decision decide(const KnnVote& rule, std::span<const Neighbor> nearest_first);
 
-// Starting points per embedding space (tune them with `clipface eval grid`):
-//   dlib (face_recognition's ResNet): threshold 0.45 on unit vectors, the 0.6 Euclidean tolerance
-//     of face_recognition on raw descriptors (norm about 1.35) expressed on unit vectors
-//     (0.6 / 1.35 = 0.44; cosine about 0.90).
-//   CLIP (any other name): threshold 0.8 (cosine 0.68). CLIP embeddings of any two faces are
-//     already similar (cosine often 0.5-0.7), so the paper's 1.0 (cosine 0.5) would let nearly
-//     every stranger vote and "Unknown" would almost never be returned.
+// Defaults per embedding space (tune them for your data with `clipface eval grid`):
+//   dlib (face_recognition's ResNet): k1 3, k2 5, threshold 0.35 on unit vectors (cosine 0.94).
+//     face_recognition's 0.6 Euclidean tolerance on raw descriptors (norm about 1.35) would be
+//     0.44 here, tuned for same/different pairs; with strangers among the queries `eval grid`
+//     (--unknown-fraction 0.3) puts the best F1 at 0.33-0.38 on LFW, ORL, Yale and the five
+//     celebrities, where 0.45 lets strangers in (F1 0.51-0.74; docs/results.md).
+//   CLIP (any other name): threshold 0.8 (cosine 0.68), untuned (no CLIP weights here). CLIP
+//     embeddings of any two faces are already similar (cosine often 0.5-0.7), so the paper's 1.0
+//     (cosine 0.5) would let nearly every stranger vote and "Unknown" would almost never be
+//     returned.
 KnnVote default_vote(const EmbedderInfo& info);
 
 }  // namespace clipface

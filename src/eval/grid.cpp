@@ -23,6 +23,18 @@ double Counts::f1() const {
   return p + r > 0 ? 2 * p * r / (p + r) : 0.0;
 }
 
+void validate(const GridSpec& spec) {
+  const bool ok = spec.threshold_min >= 0 && spec.threshold_min <= spec.threshold_max &&
+                  spec.threshold_max <= 2 && spec.threshold_step > 0 &&
+                  (spec.threshold_max - spec.threshold_min) / spec.threshold_step <= 2000;
+  if (!ok) {
+    throw InputError("grid thresholds must be MIN MAX STEP with 0 <= MIN <= MAX <= 2 and at most "
+                     "2,000 steps (got " + std::to_string(spec.threshold_min) + " " +
+                     std::to_string(spec.threshold_max) + " " +
+                     std::to_string(spec.threshold_step) + ")");
+  }
+}
+
 std::vector<float> GridSpec::thresholds() const {
   std::vector<float> out;
   if (threshold_step <= 0) return {threshold_min};

@@ -66,5 +66,25 @@ TEST(Cli, RandomWeightsAreLabelledEverywhere) {
   EXPECT_TRUE(found_html);
 }
 
+TEST(Cli, GridTakesAThresholdRange) {
+  CLIPFACE_REQUIRE_SHARED(kFiveCelebrity);
+  TempDir out;
+  const auto r = run_cli({"eval", "grid", shared_path(kFiveCelebrity).string(), "--max-people",
+                          "3", "--thresholds", "0.30", "0.40", "0.05", "--output",
+                          out.path().string(), "--cache", shared_cache().string(), "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // 45 (k1 < k2) pairs x thresholds 0.30, 0.35, 0.40, plus the header.
+  const std::string csv = clipface::testing::read_text(out / "grid_search_results.csv");
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 1 + 45 * 3);
+  EXPECT_NE(csv.find(",0.35,"), std::string::npos);
+  EXPECT_EQ(csv.find(",0.50,"), std::string::npos);
+
+  const auto bad = run_cli({"eval", "grid", shared_path(kFiveCelebrity).string(), "--thresholds",
+                            "0.6", "0.4", "0.01", "--output", out.path().string()});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("MIN MAX STEP"), std::string::npos) << bad.err;
+  EXPECT_EQ(std::count(bad.err.begin(), bad.err.end(), '\n'), 1) << bad.err;
+}
+
 }  // namespace
 }  // namespace clipface::eval

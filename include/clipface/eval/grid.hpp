@@ -48,6 +48,9 @@ struct GridSpec {
   std::vector<float> thresholds() const;  // inclusive, rounded to the step
   int max_k() const { return k2_max; }
 };
+// InputError unless 0 <= min <= max <= 2 (unit vectors are at most 2 apart), step > 0 and the
+// range holds at most 2,000 thresholds.
+void validate(const GridSpec& spec);
 
 // Validation queries with their precomputed neighbours among the enrolled rows.
 struct GridData {
