@@ -1,6 +1,7 @@
 // A gallery of known faces: a directory holding `gallery.db` (SQLite, the source of truth:
 // people, source images, faces with boxes and landmarks, embeddings, the embedding model) and
-// `index.faiss` (a FAISS index derived from it, rebuilt whenever it is missing or stale).
+// `index.faiss` (a FAISS or clipface index derived from it, rebuilt whenever it is missing, stale
+// or damaged).
 //
 // Guarantees: an enrollment lands whole or not at all (one SQLite transaction); several processes
 // may enroll at once (writers wait up to busy_timeout, then GalleryError "gallery busy"); a gallery
@@ -22,13 +23,16 @@
 namespace clipface {
 
 struct GalleryOptions {
-  // FAISS factory string, always with inner-product metric over unit vectors. "Flat" = exact.
-  // Examples: "IVF1024,Flat", "IVF4096,PQ64", "HNSW32", "IVF4096,SQ8,RFlat" (int8 scan + exact
-  // re-ranking). Indexes that need training fall back to exact search (with a warning) until the
-  // gallery holds enough vectors to train them; the next rebuild trains them.
+  // Index factory string, always with inner-product metric over unit vectors. "Flat" = exact.
+  // FAISS's strings, e.g. "IVF1024,Flat", "IVF4096,PQ64", "HNSW32", "IVF4096,SQ8,RFlat" (int8
+  // scan + exact re-ranking), or "CFIVF<lists>": clipface's int8 IVF for large galleries (about
+  // 60 faces per list, e.g. CFIVF16384 for 1M faces; see docs/benchmarks.md). Indexes that need
+  // training fall back to exact search (with a warning) until the gallery holds enough vectors
+  // to train them (39 per list); the next rebuild trains them.
   std::string index_factory = "Flat";
-  // FAISS search parameters applied after loading, e.g. "nprobe=32" or "nprobe=16,k_factor_rf=4"
-  // (faiss::ParameterSpace syntax). Stored in the gallery; "" = FAISS defaults.
+  // Search parameters applied after loading. FAISS indexes: faiss::ParameterSpace syntax, e.g.
+  // "nprobe=32" or "nprobe=16,k_factor_rf=4". CFIVF: "nprobe=<lists scanned>,rerank=<candidates
+  // re-scored exactly>" (defaults 32 and 32). Stored in the gallery; "" = the index's defaults.
   std::string search_params;
 };
 

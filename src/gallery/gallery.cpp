@@ -221,6 +221,8 @@ struct Gallery::Impl {
       read.commit();
     }
     const auto n = static_cast<std::int64_t>(ids.size());
+    // A new index is built from scratch: let the old one go first (at 1M faces each holds GBs).
+    if (!(reuse_training && index && !index->fallback())) index.reset();
     if (reuse_training && index && !index->fallback()) {
       index->replace_all(n, ids.data(), vectors.data());
     } else {
@@ -252,8 +254,8 @@ struct Gallery::Impl {
         why = "index holds " + std::to_string(s.count) + " vectors, gallery " +
               std::to_string(count_embeddings());
         loaded.reset();
-      } else if (s.fallback && s.count >= loaded->training_needed()) {
-        why = "enough vectors to train \"" + s.factory + "\" now";
+      } else if (loaded->needs_training(0)) {
+        why = "time to train \"" + s.factory + "\" (enough vectors, or many enrolled since)";
         loaded.reset();
       }
     }
@@ -545,8 +547,7 @@ std::vector<std::int64_t> Gallery::enroll(const EmbedderInfo& model,
   // The index follows: extend it when it reflects exactly the state this transaction started
   // from; otherwise another process changed the gallery meanwhile and the next use rebuilds it.
   const bool now_trainable =
-      g.index && g.index->fallback() &&
-      g.index->size() + static_cast<std::int64_t>(ids.size()) >= g.index->training_needed();
+      g.index && g.index->needs_training(static_cast<std::int64_t>(ids.size()));
   if (g.index && g.index_generation == before && !now_trainable) {
     std::vector<float> vectors;
     vectors.reserve(ids.size() * dim);
@@ -632,8 +633,12 @@ int Gallery::remove_person(const std::string& name) {
   Impl& g = *impl_;
   g.require_writable();
   int removed = 0;
+  std::vector<std::int64_t> face_ids;
+  std::int64_t before = 0;
+  std::int64_t after = 0;
   {
     Transaction txn(*g.db, Transaction::Kind::write);
+    before = g.read_generation();
     auto find = g.db->prepare(
         "SELECT p.id, count(f.id) FROM people p LEFT JOIN faces f ON f.person_id = p.id "
         "WHERE p.name = ? GROUP BY p.id");
@@ -642,10 +647,13 @@ int Gallery::remove_person(const std::string& name) {
       throw InputError("no person named '" + name + "' in gallery " + g.dir.string());
     const std::int64_t person_id = find.int64(0);
     removed = static_cast<int>(find.int64(1));
+    auto faces = g.db->prepare("SELECT id FROM faces WHERE person_id = ?");
+    faces.bind(1, person_id);
+    while (faces.step()) face_ids.push_back(faces.int64(0));
     // Cascades to faces (with crops) and their embeddings.
     g.db->prepare("DELETE FROM people WHERE id = ?").bind(1, person_id).run();
     g.db->exec("DELETE FROM images WHERE id NOT IN (SELECT image_id FROM faces)");
-    g.bump_generation();
+    after = g.bump_generation();
     txn.commit();
   }
   // Rewrite the files so no page, WAL frame or index entry keeps the removed vectors.
@@ -659,7 +667,16 @@ int Gallery::remove_person(const std::string& name) {
           g.dir.string());
     }
   }
-  g.rebuild(true);
+  // An index that reflects exactly the state before this removal and can drop ids in place does
+  // so (no re-training or re-assignment of a million vectors); otherwise it is rebuilt. Either
+  // way the index file is rewritten without the removed vectors.
+  if (g.index && g.index_generation == before && g.index->remove(face_ids)) {
+    g.index_generation = after;
+    g.dirty = true;
+    g.save_index();
+  } else {
+    g.rebuild(true);
+  }
   return removed;
 }
 
@@ -724,8 +741,9 @@ std::vector<std::vector<Neighbor>> Gallery::search(const Matrix& queries, int k)
 
 void Gallery::set_search_params(const std::string& params) {
   std::lock_guard lock(impl_->mutex);
-  impl_->options.search_params = params;
+  // Applied (and so validated) first: unusable parameters leave the session's settings alone.
   if (impl_->index) impl_->index->set_search_params(params);
+  impl_->options.search_params = params;
 }
 
 std::string Gallery::index_description() const {

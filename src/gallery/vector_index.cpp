@@ -8,6 +8,7 @@
 #include <faiss/IndexPreTransform.h>
 #include <faiss/IndexRefine.h>
 #include <faiss/impl/FaissException.h>
+#include <faiss/impl/IDSelector.h>
 #include <faiss/index_factory.h>
 #include <faiss/index_io.h>
 #include <fcntl.h>
@@ -21,12 +22,17 @@
 #include <nlohmann/json.hpp>
 
 #include "clipface/errors.hpp"
+#include "gallery/int8_ivf_index.hpp"
+#include "gallery/int8_ivf_io.hpp"
 
 namespace clipface::gallery_detail {
 namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kMagic = "clipface-index 1";
+// What follows the stamp: FAISS's own serialisation, or clipface's int8 IVF (int8_ivf_io.hpp).
+constexpr const char* kFaissFormat = "faiss";
+constexpr const char* kInt8IvfFormat = "clipface-int8-ivf";
 // FAISS's k-means warns below 39 training points per centroid; train only from there on.
 constexpr std::int64_t kPointsPerCentroid = 39;
 
@@ -46,8 +52,14 @@ faiss::Index* innermost(faiss::Index* index) {
   return index;
 }
 
-// Every index gets external ids (face ids) through an IDMap2 unless the factory asked for one.
+const Int8IvfIndex* as_int8_ivf(const faiss::Index* index) {
+  return dynamic_cast<const Int8IvfIndex*>(index);
+}
+
+// Every FAISS index gets external ids (face ids) through an IDMap2 unless the factory asked for
+// one; clipface's int8 IVF ("CFIVF<nlist>") keeps the ids itself.
 std::unique_ptr<faiss::Index> make_index(int dim, const std::string& factory) {
+  if (Int8IvfIndex::is_factory(factory)) return Int8IvfIndex::from_factory(dim, factory);
   std::unique_ptr<faiss::Index> index(
       faiss::index_factory(dim, factory.c_str(), faiss::METRIC_INNER_PRODUCT));
   // Polysemous training only serves Hamming-distance filtering (not used for inner product) and
@@ -71,6 +83,7 @@ std::unique_ptr<faiss::Index> make_index(int dim, const std::string& factory) {
 // sub-quantizer), or 1 for anything else untrained (scalar quantizers only need ranges).
 std::int64_t vectors_to_train(const faiss::Index* index) {
   if (index->is_trained) return 0;
+  if (const auto* ivf8 = as_int8_ivf(index)) return Int8IvfIndex::kMinPointsPerList * ivf8->nlist;
   std::int64_t needed = 1;
   const faiss::Index* inner = innermost(const_cast<faiss::Index*>(index));
   if (auto* ivf = dynamic_cast<const faiss::IndexIVF*>(inner)) {
@@ -111,8 +124,10 @@ class SerialIfSmall {
 constexpr std::int64_t kSmallQueryBatch = 16;
 constexpr std::int64_t kSmallTrainingSet = 20000;
 
+// FaissException for FAISS indexes, InputError for the int8 IVF.
 void apply_params(faiss::Index* index, const std::string& params) {
   if (params.empty()) return;
+  if (auto* ivf8 = dynamic_cast<Int8IvfIndex*>(index)) return ivf8->set_search_params(params);
   faiss::ParameterSpace().set_index_parameters(index, params.c_str());
 }
 
@@ -192,14 +207,22 @@ std::unique_ptr<VectorIndex> VectorIndex::load(const fs::path& path, int dim, st
     result->stamp_.count = header.at("count").get<std::int64_t>();
     result->stamp_.factory = header.at("factory").get<std::string>();
     result->stamp_.fallback = header.at("fallback").get<bool>();
-    result->index_.reset(faiss::read_index(file));
+    const std::string format = header.value("format", std::string(kFaissFormat));
+    if (format == kInt8IvfFormat) {
+      result->index_ = read_int8_ivf(file, dim);
+    } else if (format == kFaissFormat) {
+      result->index_.reset(faiss::read_index(file));
+    } else {
+      throw std::runtime_error("unknown index format \"" + format + "\"");
+    }
     result->training_needed_ = vectors_to_train(make_index(dim, result->stamp_.factory).get());
-  } catch (const std::exception& e) {  // json or FAISS
+  } catch (const std::exception& e) {  // json, FAISS or the int8 IVF reader
     *why = std::string("unreadable index file: ") + e.what();
     return nullptr;
   }
-  if (!dynamic_cast<faiss::IndexIDMap*>(result->index_.get()) || result->index_->d != dim ||
-      result->index_->ntotal != result->stamp_.count) {
+  const bool has_ids =
+      dynamic_cast<faiss::IndexIDMap*>(result->index_.get()) || as_int8_ivf(result->index_.get());
+  if (!has_ids || result->index_->d != dim || result->index_->ntotal != result->stamp_.count) {
     *why = "index file does not match the gallery (dimension, ids or count)";
     return nullptr;
   }
@@ -213,19 +236,20 @@ void VectorIndex::save(const fs::path& path, const IndexStamp& stamp) const {
   written.factory = stamp_.factory;
   written.fallback = stamp_.fallback;
   written.count = index_->ntotal;
-  const nlohmann::json header = {{"gallery_id", written.gallery_id},
-                                 {"generation", written.generation},
-                                 {"count", written.count},
-                                 {"factory", written.factory},
-                                 {"fallback", written.fallback}};
+  const auto* ivf8 = as_int8_ivf(index_.get());
+  const nlohmann::json header = {
+      {"gallery_id", written.gallery_id}, {"generation", written.generation},
+      {"count", written.count},           {"factory", written.factory},
+      {"fallback", written.fallback},     {"format", ivf8 ? kInt8IvfFormat : kFaissFormat}};
   std::FILE* file = std::fopen(temp.c_str(), "wb");
   if (!file) {
     throw GalleryError("cannot write index " + temp.string() + ": " + std::strerror(errno));
   }
   bool ok = std::fprintf(file, "%s\n%s\n", kMagic, header.dump().c_str()) > 0;
   try {
-    if (ok) faiss::write_index(index_.get(), file);
-  } catch (const faiss::FaissException& e) {
+    if (ok && ivf8) write_int8_ivf(*ivf8, file);
+    if (ok && !ivf8) faiss::write_index(index_.get(), file);
+  } catch (const std::exception& e) {  // FAISS or our writer
     ok = false;
   }
   ok = ok && std::fflush(file) == 0 && ::fsync(::fileno(file)) == 0;
@@ -245,21 +269,46 @@ void VectorIndex::save(const fs::path& path, const IndexStamp& stamp) const {
   const_cast<VectorIndex*>(this)->stamp_ = written;
 }
 
+bool VectorIndex::needs_training(std::int64_t extra) const {
+  if (stamp_.fallback) return size() + extra >= training_needed_;
+  const auto* ivf8 = as_int8_ivf(index_.get());
+  return ivf8 && ivf8->wants_training(extra);
+}
+
 void VectorIndex::add(std::int64_t n, const std::int64_t* ids, const float* vectors) {
   if (n <= 0) return;
   try {
     SerialIfSmall serial(n < kSmallTrainingSet);
-    index_->add_with_ids(n, vectors, ids);
+    // Enrolled after training: the int8 IVF searches these in full until it is re-trained.
+    if (auto* ivf8 = dynamic_cast<Int8IvfIndex*>(index_.get())) {
+      ivf8->add_recent(n, vectors, ids);
+    } else {
+      index_->add_with_ids(n, vectors, ids);
+    }
   } catch (const faiss::FaissException& e) {
     throw GalleryError(std::string("cannot add to index: ") + e.what());
   }
   stamp_.count = index_->ntotal;
 }
 
+bool VectorIndex::remove(const std::vector<std::int64_t>& ids) {
+  // FAISS's IDMap2 over an IVF renumbers on removal in ways that can mismatch its id map, so
+  // only the int8 IVF (which stores face ids in its lists) removes in place.
+  if (!as_int8_ivf(index_.get())) return false;
+  const faiss::IDSelectorBatch selector(static_cast<std::int64_t>(ids.size()), ids.data());
+  index_->remove_ids(selector);
+  stamp_.count = index_->ntotal;
+  return true;
+}
+
 void VectorIndex::replace_all(std::int64_t n, const std::int64_t* ids, const float* vectors) {
   try {
-    index_->reset();
-    if (n > 0) index_->add_with_ids(n, vectors, ids);
+    if (auto* ivf8 = dynamic_cast<Int8IvfIndex*>(index_.get())) {
+      ivf8->replace_all(n, vectors, ids);
+    } else {
+      index_->reset();
+      if (n > 0) index_->add_with_ids(n, vectors, ids);
+    }
   } catch (const faiss::FaissException& e) {
     throw GalleryError(std::string("cannot rebuild index: ") + e.what());
   }
@@ -277,13 +326,17 @@ void VectorIndex::search(std::int64_t n, const float* queries, int k, float* sco
 }
 
 void VectorIndex::set_search_params(const std::string& params) {
-  search_params_ = params;
-  if (stamp_.fallback) return;  // exact search has no parameters
-  try {
-    apply_params(index_.get(), params);
-  } catch (const faiss::FaissException& e) {
-    throw InputError("unusable search parameters \"" + params + "\": " + e.what());
+  if (stamp_.fallback) {
+    // Exact search has no parameters, but they must suit the index asked for, once trained.
+    validate(index_->d, stamp_.factory, params);
+  } else {
+    try {
+      apply_params(index_.get(), params);
+    } catch (const faiss::FaissException& e) {
+      throw InputError("unusable search parameters \"" + params + "\": " + e.what());
+    }
   }
+  search_params_ = params;
 }
 
 std::int64_t VectorIndex::size() const {
@@ -291,6 +344,7 @@ std::int64_t VectorIndex::size() const {
 }
 
 std::vector<std::int64_t> VectorIndex::ids() const {
+  if (const auto* ivf8 = as_int8_ivf(index_.get())) return ivf8->ids();
   const auto* map = dynamic_cast<const faiss::IndexIDMap*>(index_.get());
   return std::vector<std::int64_t>(map->id_map.begin(), map->id_map.end());
 }

@@ -1,6 +1,7 @@
 // The FAISS side of a gallery: building an index from a factory string (training it when it
 // needs training, exact search until there is enough to train on), and saving/loading it with a
-// stamp that ties it to one state of the database.
+// stamp that ties it to one state of the database. Factory strings are FAISS's, plus
+// "CFIVF<nlist>" for clipface's int8 IVF (int8_ivf_index.hpp), a faiss::Index of our own.
 #pragma once
 
 #include <cstdint>
@@ -43,6 +44,9 @@ class VectorIndex {
   void save(const std::filesystem::path& path, const IndexStamp& stamp) const;
 
   void add(std::int64_t n, const std::int64_t* ids, const float* vectors);
+  // Removes these ids in place where the index supports it (clipface's int8 IVF); false, and
+  // nothing changed, where the caller must rebuild instead.
+  bool remove(const std::vector<std::int64_t>& ids);
   // Empties the index (keeping what it learnt in training) and adds these vectors.
   void replace_all(std::int64_t n, const std::int64_t* ids, const float* vectors);
   void search(std::int64_t n, const float* queries, int k, float* scores, std::int64_t* ids) const;
@@ -54,6 +58,10 @@ class VectorIndex {
   bool fallback() const { return stamp_.fallback; }
   // Vectors needed before the asked-for index can be trained (0 = none needed).
   std::int64_t training_needed() const { return training_needed_; }
+  // Whether the index should be rebuilt with training once `extra` more vectors are added: an
+  // exact fallback that then has enough to train, or an int8 IVF whose vectors enrolled since
+  // training (searched in full) would pass their limit.
+  bool needs_training(std::int64_t extra) const;
   std::string description() const;
 
  private:

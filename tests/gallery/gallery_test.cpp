@@ -18,30 +18,13 @@ namespace fs = std::filesystem;
 using testing::as_matrix;
 using testing::enrollment;
 using testing::photo_of;
+using testing::Population;
 using testing::random_unit;
+using testing::recall_at_1;
 using testing::synthetic_model;
 using testing::TempDir;
 
 constexpr int kDim = 64;
-
-// People with a few photos each; remembers every centre to make new photos (queries).
-struct Population {
-  std::mt19937 rng{7};
-  std::map<std::string, std::vector<float>> centres;
-  std::vector<Enrollment> enrollments;
-
-  Population(int people, int photos, int dim = kDim) {
-    for (int p = 0; p < people; ++p) {
-      const std::string name = "person" + std::to_string(p);
-      centres[name] = random_unit(rng, dim);
-      for (int i = 0; i < photos; ++i) {
-        enrollments.push_back(
-            enrollment(name, photo_of(centres[name], rng), name + "-" + std::to_string(i)));
-      }
-    }
-  }
-  std::vector<float> new_photo(const std::string& name) { return photo_of(centres.at(name), rng); }
-};
 
 std::string file_bytes(const fs::path& path) {
   return fs::exists(path) ? testing::read_text(path) : std::string();
@@ -57,17 +40,6 @@ std::string all_bytes(const fs::path& dir) {
 bool contains(const std::string& haystack, const void* needle, std::size_t n) {
   return std::search(haystack.begin(), haystack.end(), static_cast<const char*>(needle),
                      static_cast<const char*>(needle) + n) != haystack.end();
-}
-
-// Exact nearest neighbour by brute force (the reference for approximate indexes).
-std::size_t brute_force_nearest(const std::vector<Enrollment>& all, const std::vector<float>& q) {
-  std::size_t best = 0;
-  float best_score = -2;
-  for (std::size_t i = 0; i < all.size(); ++i) {
-    const float s = dot(all[i].embedding, q);
-    if (s > best_score) best_score = s, best = i;
-  }
-  return best;
 }
 
 void sql(const fs::path& db, const std::string& statement) {
@@ -384,19 +356,6 @@ TEST(Gallery, IndexOfAnotherGalleryIsNotUsed) {
   Gallery b = Gallery::open(tmp / "b");
   EXPECT_TRUE(b.check_integrity().ok);
   EXPECT_EQ(b.search(as_matrix({pop.new_photo("person1")}), 1)[0][0].person, "b-person1");
-}
-
-// Recall@1 of the gallery against brute force over these queries.
-double recall_at_1(const Gallery& g, Population& pop, const std::vector<std::int64_t>& ids,
-                   int queries) {
-  int same = 0;
-  for (int q = 0; q < queries; ++q) {
-    const auto query = pop.new_photo("person" + std::to_string(q % pop.centres.size()));
-    const auto result = g.search(as_matrix({query}), 1)[0];
-    if (!result.empty() && result[0].face_id == ids[brute_force_nearest(pop.enrollments, query)])
-      ++same;
-  }
-  return double(same) / queries;
 }
 
 TEST(Gallery, IvfTrainsOnceThereIsEnoughAndSearchesWell) {
