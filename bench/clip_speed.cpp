@@ -190,6 +190,11 @@ int main(int argc, char** argv) {
       baseline = false;
     else if (arg == "--arch") {
       while (i + 1 < argc && argv[i + 1][0] != '-') archs.emplace_back(argv[++i]);
+    } else {
+      std::fprintf(stderr,
+                   "usage: clip_speed [--arch ARCH...] [--repeats N] [--threads N] "
+                   "[--no-baseline]\n");
+      return 2;
     }
   }
   if (archs.empty()) archs = {"ViT-B-32", "RN50"};

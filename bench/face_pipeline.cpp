@@ -90,8 +90,14 @@ int main(int argc, char** argv) {
   std::string clip_arch = "ViT-B-32";
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg == "--repeats" && i + 1 < argc) repeats = std::stoi(argv[++i]);
-    if (arg == "--clip" && i + 1 < argc) clip_arch = argv[++i];
+    if (arg == "--repeats" && i + 1 < argc) {
+      repeats = std::stoi(argv[++i]);
+    } else if (arg == "--clip" && i + 1 < argc) {
+      clip_arch = argv[++i];
+    } else {
+      std::fprintf(stderr, "usage: face_pipeline [--repeats N] [--clip ARCH]\n");
+      return 2;
+    }
   }
   const fs::path people = shared_dir() / "data/faces/named/face_recognition_examples";
   std::vector<fs::path> files;

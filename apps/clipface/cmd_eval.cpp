@@ -182,7 +182,7 @@ eval::ProtocolOptions to_options(const EvalArgs& a, const std::string& embedder,
   o.embed.detector.model = a.detector_model;
   o.embed.detector.score_threshold = a.score_threshold;
   o.embed.detector.min_face_size = a.min_face;
-  o.embed.pick = eval::parse_face_pick(a.pick);
+  o.embed.pick = parse_face_pick(a.pick);
   if (!a.cache.empty()) o.embed.cache_dir = a.cache;
   o.embed.use_cache = !a.no_cache;
   o.seed = a.seed;

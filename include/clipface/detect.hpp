@@ -52,6 +52,14 @@ class Detector {
 // Throws ModelError when the model file is missing or unusable, InputError for an unknown kind.
 std::unique_ptr<Detector> make_detector(const DetectorOptions& options = {});
 
+// Which face stands for a photo of one person that shows several (evaluation, fine-tuning).
+enum class FacePick { nearest_centre, largest };
+FacePick parse_face_pick(const std::string& name);  // "centre" | "center" | "largest"
+std::string to_string(FacePick pick);
+
+// The index of the face to use in `faces` (-1 when empty) for an image of `image_size`.
+int pick_face(const std::vector<Face>& faces, cv::Size image_size, FacePick pick);
+
 // Intersection over union of two boxes (0 when either is empty).
 float box_iou(const cv::Rect2f& a, const cv::Rect2f& b);
 

@@ -35,4 +35,9 @@ bool has_image_extension(const std::filesystem::path& path);
 // not a folder.
 std::vector<std::filesystem::path> list_images(const std::filesystem::path& dir, bool recursive);
 
+// The person folders of a labelled set `dir/<person>/...`, sorted by name. Folders starting with
+// '_' (the `_group/` photos beside the people) or '.' are not people. Throws InputError when `dir`
+// is not a readable folder. Enrollment, evaluation and fine-tuning all read people through this.
+std::vector<std::filesystem::path> list_person_folders(const std::filesystem::path& dir);
+
 }  // namespace clipface

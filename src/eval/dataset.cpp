@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <limits>
 #include <map>
 #include <set>
 
@@ -72,17 +71,7 @@ std::string number(double v) {
 }  // namespace
 
 std::vector<LabelledImage> list_labelled_images(const fs::path& dir) {
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) throw InputError("not a folder: '" + dir.string() + "'");
-  std::vector<fs::path> people;
-  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator();
-       it.increment(ec)) {
-    const std::string name = it->path().filename().string();
-    if (it->is_directory() && !name.starts_with('_') && !name.starts_with('.')) {
-      people.push_back(it->path());
-    }
-  }
-  std::sort(people.begin(), people.end());
+  const std::vector<fs::path> people = list_person_folders(dir);
   std::vector<LabelledImage> images;
   for (const auto& person : people) {
     for (auto& path : list_images(person, false)) {
@@ -94,37 +83,6 @@ std::vector<LabelledImage> list_labelled_images(const fs::path& dir) {
                      "' (expected DIR/<person>/<image files>)");
   }
   return images;
-}
-
-FacePick parse_face_pick(const std::string& name) {
-  if (name == "centre" || name == "center") return FacePick::nearest_centre;
-  if (name == "largest") return FacePick::largest;
-  throw InputError("unknown face pick '" + name + "' (expected centre or largest)");
-}
-
-std::string to_string(FacePick pick) {
-  return pick == FacePick::largest ? "largest" : "centre";
-}
-
-int pick_face(const std::vector<Face>& faces, cv::Size image_size, FacePick pick) {
-  int best = -1;
-  double best_value = std::numeric_limits<double>::infinity();
-  const double cx = image_size.width / 2.0, cy = image_size.height / 2.0;
-  for (std::size_t i = 0; i < faces.size(); ++i) {
-    const auto& box = faces[i].box;
-    double value;
-    if (pick == FacePick::largest) {
-      value = -static_cast<double>(box.width) * box.height;
-    } else {
-      const double dx = box.x + box.width / 2.0 - cx, dy = box.y + box.height / 2.0 - cy;
-      value = dx * dx + dy * dy;
-    }
-    if (value < best_value) {
-      best_value = value;
-      best = static_cast<int>(i);
-    }
-  }
-  return best;
 }
 
 fs::path default_cache_dir() {

@@ -52,7 +52,8 @@ void walk_template(const std::string& t, Literal literal, Field field) {
 
 void validate_template(const std::string& prompt_template) {
   int fields = 0;
-  walk_template(prompt_template, [](char) {}, [&] { ++fields; });
+  walk_template(
+      prompt_template, [](char) {}, [&] { ++fields; });
   if (fields == 0) {
     throw InputError("prompt template '" + prompt_template +
                      "' has no {} field for the person's name");
@@ -62,7 +63,8 @@ void validate_template(const std::string& prompt_template) {
 std::string fill_template(const std::string& prompt_template, const std::string& name) {
   validate_template(prompt_template);
   std::string out;
-  walk_template(prompt_template, [&](char ch) { out += ch; }, [&] { out += name; });
+  walk_template(
+      prompt_template, [&](char ch) { out += ch; }, [&] { out += name; });
   return out;
 }
 
@@ -106,7 +108,8 @@ void validate(const TrainOptions& o) {
   require(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1, "betas must be in [0, 1)");
   require(o.eps > 0, "eps must be > 0");
   require(o.arcface_scale > 0, "arcface scale must be > 0");
-  require(o.arcface_margin >= 0 && o.arcface_margin < 1.5708, "arcface margin must be in [0, pi/2)");
+  require(o.arcface_margin >= 0 && o.arcface_margin < 1.5708,
+          "arcface margin must be in [0, pi/2)");
   require(o.triplet_margin >= 0, "triplet margin must be >= 0");
   require(o.threads >= 0, "threads must be >= 0");
 }
@@ -115,22 +118,6 @@ void validate(const TrainOptions& o) {
 // Faces -> embeddings.
 
 namespace {
-
-int nearest_centre(const std::vector<Face>& faces, cv::Size size) {
-  int best = -1;
-  double best_distance = 0;
-  const cv::Point2f centre(size.width / 2.0f, size.height / 2.0f);
-  for (std::size_t i = 0; i < faces.size(); ++i) {
-    const cv::Rect2f& b = faces[i].box;
-    const cv::Point2f c(b.x + b.width / 2, b.y + b.height / 2);
-    const double d = std::hypot(c.x - centre.x, c.y - centre.y);
-    if (best < 0 || d < best_distance) {
-      best = static_cast<int>(i);
-      best_distance = d;
-    }
-  }
-  return best;
-}
 
 // Crops of the images (one per image with a usable face); failures go to `skipped`.
 class CropMaker {
@@ -153,7 +140,7 @@ class CropMaker {
       return true;
     }
     const std::vector<Face> faces = detector_->detect(image);
-    const int pick = nearest_centre(faces, image.size());
+    const int pick = pick_face(faces, image.size(), FacePick::nearest_centre);
     if (pick < 0) {
       reason = "no face";
       return false;
@@ -178,17 +165,11 @@ void append_rows(Matrix& to, const Matrix& rows) {
 
 FaceSet embed_face_folders(const ClipModel& model, const fs::path& dir,
                            const FaceSetOptions& options) {
-  if (!fs::is_directory(dir)) throw InputError(dir.string() + ": no such folder");
-  std::vector<fs::path> people;
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    const std::string name = entry.path().filename().string();
-    if (!entry.is_directory() || name.empty() || name[0] == '_' || name[0] == '.') continue;
-    people.push_back(entry.path());
-  }
-  std::sort(people.begin(), people.end());
+  const std::vector<fs::path> people = list_person_folders(dir);
   if (people.size() < 2) {
     throw InputError(dir.string() + ": fine-tuning needs at least two person folders (found " +
-                     std::to_string(people.size()) + "); with one person there is nothing to "
+                     std::to_string(people.size()) +
+                     "); with one person there is nothing to "
                      "contrast");
   }
   std::vector<std::vector<fs::path>> images;

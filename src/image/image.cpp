@@ -142,4 +142,21 @@ std::vector<fs::path> list_images(const fs::path& dir, bool recursive) {
   return images;
 }
 
+std::vector<fs::path> list_person_folders(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec))
+    throw InputError("not a folder of people: '" + dir.string() + "'");
+  std::vector<fs::path> people;
+  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator();
+       it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (it->is_directory() && !name.starts_with('_') && !name.starts_with('.')) {
+      people.push_back(it->path());
+    }
+  }
+  if (ec) throw InputError("cannot list folder '" + dir.string() + "': " + ec.message());
+  std::sort(people.begin(), people.end());
+  return people;
+}
+
 }  // namespace clipface

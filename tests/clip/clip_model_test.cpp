@@ -8,6 +8,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <ostream>
 #include <nlohmann/json.hpp>
 
 #include "clipface/checksum.hpp"
@@ -89,6 +90,9 @@ struct Case {
   std::string model;  // "vit-tiny" | "rn-tiny"
   std::string file;   // weight file under fixtures/clip
 };
+
+// How gtest (and so ctest's listing) shows a case: its file, not its bytes.
+void PrintTo(const Case& c, std::ostream* out) { *out << c.file; }
 
 std::string case_name(const ::testing::TestParamInfo<Case>& info) {
   std::string name = info.param.file;

@@ -395,5 +395,17 @@ TEST(ListImages, SortedFilteredAndOptionallyRecursive) {
   EXPECT_THROW(list_images(dir / "z.jpg", false), InputError);
 }
 
+TEST(ListPersonFolders, SortedPeopleWithoutGroupHiddenOrFiles) {
+  TempDir dir;
+  for (const char* name : {"zoe", "amy", "_group", ".cache"}) fs::create_directories(dir / name);
+  std::ofstream(dir / "notes.txt") << "not a person";
+  const auto people = list_person_folders(dir.path());
+  ASSERT_EQ(people.size(), 2u);
+  EXPECT_EQ(people[0].filename(), "amy");
+  EXPECT_EQ(people[1].filename(), "zoe");
+  EXPECT_THROW(list_person_folders(dir / "notes.txt"), InputError);
+  EXPECT_THROW(list_person_folders(dir / "missing"), InputError);
+}
+
 }  // namespace
 }  // namespace clipface

@@ -27,6 +27,9 @@ struct FixtureImage {
   const char* file;
 };
 
+// How gtest (and so ctest's listing) shows a case: its file, not its bytes.
+void PrintTo(const FixtureImage& image, std::ostream* out) { *out << image.file; }
+
 const FixtureImage kFixtureImages[] = {
     {"obama1", "images/obama1.jpg"},                  // JPEG baseline, landscape
     {"biden2", "images/biden2.jpg"},                  // JPEG progressive, square

@@ -33,13 +33,6 @@ struct LabelledImage {
 // Throws InputError when DIR is missing or holds no labelled image.
 std::vector<LabelledImage> list_labelled_images(const std::filesystem::path& dir);
 
-enum class FacePick { nearest_centre, largest };
-FacePick parse_face_pick(const std::string& name);  // "centre" | "center" | "largest"
-std::string to_string(FacePick pick);
-
-// The index of the face to use in `faces` (-1 when empty) for an image of `image_size`.
-int pick_face(const std::vector<Face>& faces, cv::Size image_size, FacePick pick);
-
 // $CLIPFACE_HOME/cache/embeddings.
 std::filesystem::path default_cache_dir();
 
