@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <limits>
 
 #include "gallery/exact_dot.hpp"
 #include "gallery/parallel_for.hpp"
@@ -40,12 +39,8 @@ void Int8FlatIndex::train(idx_t n, const float* x) {
 
 void Int8FlatIndex::add(idx_t n, const float* x) {
   FAISS_THROW_IF_NOT_MSG(is_trained, "Int8FlatIndex: train before adding");
-  std::vector<std::int8_t> codes(codec.dim4());
   rows.reserve(rows.size() + static_cast<std::size_t>(n));
-  for (idx_t i = 0; i < n; ++i) {
-    const float* v = x + i * d;
-    rows.append(codes.data(), codec.encode(v, codes.data()), ntotal + i, v);
-  }
+  for (idx_t i = 0; i < n; ++i) rows.append(codec, x + i * d, ntotal + i);
   ntotal += n;
 }
 
@@ -104,13 +99,8 @@ void Int8FlatIndex::search_with_rerank(idx_t n, const float* x, idx_t k, idx_t d
         const auto row = static_cast<std::size_t>(c.label);
         exact.push(exact_dot(query, rows.vector(row), d), rows.label(row));
       }
-      const auto best = exact.sorted();
-      for (idx_t j = 0; j < k; ++j) {
-        const std::size_t out = (q0 + q) * k + j;
-        const bool have = static_cast<std::size_t>(j) < best.size();
-        distances[out] = have ? best[j].score : -std::numeric_limits<float>::infinity();
-        labels[out] = have ? best[j].label : -1;
-      }
+      const std::size_t out = (q0 + q) * static_cast<std::size_t>(k);
+      exact.write(static_cast<std::size_t>(k), distances + out, labels + out);
     }
   };
 

@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <charconv>
-#include <limits>
 #include <unordered_set>
 
 #include "clipface/errors.hpp"
@@ -162,11 +161,8 @@ void Int8IvfIndex::add_with_ids(idx_t n, const float* x, const idx_t* xids) {
   for (std::size_t l = 0; l < lists.size(); ++l) {
     if (counts[l] > lists[l].size()) lists[l].reserve(lists[l].size() + counts[l]);
   }
-  std::vector<std::int8_t> codes(codec.dim4());
   for (idx_t i = 0; i < n; ++i) {
-    const float* v = x + i * d;
-    lists[static_cast<std::size_t>(assigned[i])].append(codes.data(), codec.encode(v, codes.data()),
-                                                        xids[i], v);
+    lists[static_cast<std::size_t>(assigned[i])].append(codec, x + i * d, xids[i]);
   }
   ntotal += n;
 }
@@ -174,11 +170,7 @@ void Int8IvfIndex::add_with_ids(idx_t n, const float* x, const idx_t* xids) {
 void Int8IvfIndex::add_recent(idx_t n, const float* x, const idx_t* xids) {
   FAISS_THROW_IF_NOT_MSG(is_trained, "Int8IvfIndex: train before adding");
   FAISS_THROW_IF_NOT_MSG(xids, "Int8IvfIndex: needs ids");
-  std::vector<std::int8_t> codes(codec.dim4());
-  for (idx_t i = 0; i < n; ++i) {
-    const float* v = x + i * d;
-    recent.append(codes.data(), codec.encode(v, codes.data()), xids[i], v);
-  }
+  for (idx_t i = 0; i < n; ++i) recent.append(codec, x + i * d, xids[i]);
   ntotal += std::max<idx_t>(n, 0);
 }
 
@@ -216,7 +208,7 @@ void Int8IvfIndex::replace_all(idx_t n, const float* x, const idx_t* xids) {
 std::size_t Int8IvfIndex::remove_ids(const faiss::IDSelector& sel) {
   std::size_t removed = 0;
   for (std::size_t l = 0; l <= lists.size(); ++l) {
-    PackedRows& rows = l < lists.size() ? lists[l] : recent;
+    PackedRows& rows = rows_of(l);
     for (std::size_t row = rows.size(); row-- > 0;) {
       if (sel.is_member(rows.label(row))) {
         rows.remove(row);
@@ -261,12 +253,7 @@ void Int8IvfIndex::search_one(const float* query, const idx_t* probes, idx_t k, 
     const auto row = static_cast<std::size_t>(c.label & 0xffffffff);
     exact.push(exact_dot(query, list.vector(row), d), list.label(row));
   }
-  const auto best = exact.sorted();
-  for (idx_t j = 0; j < k; ++j) {
-    const bool have = static_cast<std::size_t>(j) < best.size();
-    distances[j] = have ? best[j].score : -std::numeric_limits<float>::infinity();
-    labels[j] = have ? best[j].label : -1;
-  }
+  exact.write(static_cast<std::size_t>(k), distances, labels);
 }
 
 void Int8IvfIndex::search(idx_t n, const float* x, idx_t k, float* distances, idx_t* labels,

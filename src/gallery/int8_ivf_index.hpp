@@ -92,6 +92,7 @@ struct Int8IvfIndex : faiss::Index {
   idx_t coarse_depth() const;
   // lists[l], or `recent` for l == nlist (candidates carry their list number).
   const PackedRows& rows_of(std::size_t l) const { return l < lists.size() ? lists[l] : recent; }
+  PackedRows& rows_of(std::size_t l) { return l < lists.size() ? lists[l] : recent; }
   void search_one(const float* query, const idx_t* probes, idx_t k, float* distances,
                   idx_t* labels) const;
 };

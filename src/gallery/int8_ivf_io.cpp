@@ -213,7 +213,6 @@ std::unique_ptr<Int8IvfIndex> read_int8_ivf(std::FILE* file, int dim) {
 
   std::vector<std::int64_t> ids;
   std::vector<float> vectors;
-  std::vector<std::int8_t> codes(index->codec.dim4());
   std::int64_t seen = 0;
   for (std::size_t l = 0; l <= index->lists.size(); ++l) {
     PackedRows& list = l < index->lists.size() ? index->lists[l] : index->recent;
@@ -226,8 +225,7 @@ std::unique_ptr<Int8IvfIndex> read_int8_ivf(std::FILE* file, int dim) {
     in.bytes(vectors.data(), vectors.size() * sizeof(float), "list vectors");
     list.reserve(static_cast<std::size_t>(n));
     for (std::int64_t r = 0; r < n; ++r) {
-      const float* v = &vectors[static_cast<std::size_t>(r * d)];
-      list.append(codes.data(), index->codec.encode(v, codes.data()), ids[r], v);
+      list.append(index->codec, &vectors[static_cast<std::size_t>(r * d)], ids[r]);
     }
     seen += n;
   }

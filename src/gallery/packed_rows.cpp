@@ -3,6 +3,7 @@
 #include <algorithm>
 
 namespace clipface::gallery_detail {
+
 void PackedRows::put_codes(std::size_t row, const std::int8_t* codes) {
   std::int8_t* block = &blocks_[(row / kBlockRows) * block_bytes(dim4_)];
   const std::size_t r = row % kBlockRows;
@@ -15,14 +16,16 @@ void PackedRows::get_codes(std::size_t row, std::int8_t* codes) const {
   for (std::size_t d = 0; d < dim4_; ++d) codes[d] = block[block_offset(r, d)];
 }
 
-void PackedRows::append(const std::int8_t* codes, std::int32_t code_sum, std::int64_t label,
-                        const float* vector) {
+void PackedRows::append(const Int8Codec& codec, const float* vector, std::int64_t label) {
+  thread_local std::vector<std::int8_t> codes;  // contiguous codes, before interleaving
+  codes.resize(dim4_);
+  const std::int32_t code_sum = codec.encode(vector, codes.data());
   const std::size_t row = size();
   if (row % kBlockRows == 0) blocks_.resize(blocks_.size() + block_bytes(dim4_), 0);
   labels_.push_back(label);
   sums_.push_back(code_sum);
   vectors_.insert(vectors_.end(), vector, vector + dim_);
-  put_codes(row, codes);
+  put_codes(row, codes.data());
 }
 
 void PackedRows::remove(std::size_t row) {

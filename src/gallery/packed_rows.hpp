@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "gallery/int8_codec.hpp"
 #include "gallery/int8_kernels.hpp"
 
 namespace clipface::gallery_detail {
@@ -19,9 +20,8 @@ class PackedRows {
   std::size_t size() const { return labels_.size(); }
   std::size_t nblocks() const { return (size() + kBlockRows - 1) / kBlockRows; }
 
-  // codes: dim4 values; vector: dim values.
-  void append(const std::int8_t* codes, std::int32_t code_sum, std::int64_t label,
-              const float* vector);
+  // Codes `vector` (dim values) with `codec`, whose dimensions these rows have, and appends it.
+  void append(const Int8Codec& codec, const float* vector, std::int64_t label);
   // Moves the last row into `row`'s place (order is not kept).
   void remove(std::size_t row);
   void clear();

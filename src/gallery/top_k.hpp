@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 namespace clipface::gallery_detail {
@@ -30,11 +31,11 @@ class TopK {
     if (k_ == 0) return;
     if (heap_.size() < k_) {
       heap_.push_back({score, label});
-      std::push_heap(heap_.begin(), heap_.end(), worse_first);
+      std::push_heap(heap_.begin(), heap_.end(), better);
     } else if (score > heap_.front().score) {
-      std::pop_heap(heap_.begin(), heap_.end(), worse_first);
+      std::pop_heap(heap_.begin(), heap_.end(), better);
       heap_.back() = {score, label};
-      std::push_heap(heap_.begin(), heap_.end(), worse_first);
+      std::push_heap(heap_.begin(), heap_.end(), better);
     }
   }
 
@@ -53,15 +54,26 @@ class TopK {
   // Best first; equal scores by label, so the order does not depend on the order of pushes.
   std::vector<Entry> sorted() const {
     std::vector<Entry> out = heap_;
-    std::sort(out.begin(), out.end(), [](const Entry& a, const Entry& b) {
-      return a.score != b.score ? a.score > b.score : a.label < b.label;
-    });
+    std::sort(out.begin(), out.end(), better);
     return out;
   }
 
+  // The best k, best first, into FAISS's result arrays; places beyond size() get -inf and -1,
+  // as FAISS leaves them.
+  void write(std::size_t k, float* scores, std::int64_t* labels) const {
+    const std::vector<Entry> best = sorted();
+    for (std::size_t j = 0; j < k; ++j) {
+      const bool have = j < best.size();
+      scores[j] =
+          have ? static_cast<float>(best[j].score) : -std::numeric_limits<float>::infinity();
+      labels[j] = have ? best[j].label : -1;
+    }
+  }
+
  private:
-  // Heap order: the worst entry (lowest score; among equals the latest label) on top.
-  static bool worse_first(const Entry& a, const Entry& b) {
+  // Higher score first; among equal scores the lower label. As the heap's "less", it keeps the
+  // worst entry (lowest score; among equals the highest label) on top.
+  static bool better(const Entry& a, const Entry& b) {
     return a.score != b.score ? a.score > b.score : a.label < b.label;
   }
   std::size_t k_;
