@@ -1028,8 +1028,11 @@ const std::vector<std::string>& protocol_names() {
 void check_options(const std::string& protocol, const ProtocolOptions& options) {
   const auto& names = protocol_names();
   if (std::find(names.begin(), names.end(), protocol) == names.end()) {
-    throw InputError("unknown protocol '" + protocol +
-                     "' (expected retrieval, grid, openset, verify, scale or prompts)");
+    std::string expected;  // "a, b, ... or z", from the list itself
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      expected += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + names[i];
+    }
+    throw InputError("unknown protocol '" + protocol + "' (expected " + expected + ")");
   }
   if (options.classifier != "knn" && options.classifier != "prompts") {
     throw InputError("unknown classifier '" + options.classifier + "' (expected knn or prompts)");
