@@ -26,6 +26,7 @@
 
 #include "clipface/classify.hpp"
 #include "clipface/gallery.hpp"
+#include "gallery/exact_dot.hpp"
 #include "gallery/int8_kernels.hpp"
 #include "gallery/synthetic.hpp"
 
@@ -36,12 +37,6 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr int kDim = 512;
-
-float dot(const float* a, const float* b) {
-  float s = 0;
-  for (int i = 0; i < kDim; ++i) s += a[i] * b[i];
-  return s;
-}
 
 // About 10 photos per person: 6 to 14.
 int photos_of_next_person(std::mt19937& rng) {
@@ -60,7 +55,8 @@ void print_generator_check(const testing::FaceSpace& space) {
     space.photo(c1.data(), rng, a.data());
     space.photo(c1.data(), rng, b.data());
     space.photo(c2.data(), rng, o.data());
-    const double s = dot(a.data(), b.data()), x = dot(a.data(), o.data());
+    const double s = gallery_detail::exact_dot(a.data(), b.data(), kDim),
+                 x = gallery_detail::exact_dot(a.data(), o.data(), kDim);
     same += s, same2 += s * s, other += x, other2 += x * x;
   }
   const double n = pairs;
