@@ -221,11 +221,11 @@ struct Gallery::Impl {
       read.commit();
     }
     const auto n = static_cast<std::int64_t>(ids.size());
-    // A new index is built from scratch: let the old one go first (at 1M faces each holds GBs).
-    if (!(reuse_training && index && !index->fallback())) index.reset();
     if (reuse_training && index && !index->fallback()) {
       index->replace_all(n, ids.data(), vectors.data());
     } else {
+      // Built from scratch: let the old one go first (at 1M faces each holds GBs).
+      index.reset();
       index = VectorIndex::build(model.dim, options.index_factory, options.search_params, n,
                                  ids.data(), vectors.data());
     }
