@@ -55,6 +55,9 @@ faiss::Index* innermost(faiss::Index* index) {
 const Int8IvfIndex* as_int8_ivf(const faiss::Index* index) {
   return dynamic_cast<const Int8IvfIndex*>(index);
 }
+Int8IvfIndex* as_int8_ivf(faiss::Index* index) {
+  return dynamic_cast<Int8IvfIndex*>(index);
+}
 
 // Every FAISS index gets external ids (face ids) through an IDMap2 unless the factory asked for
 // one; clipface's int8 IVF ("CFIVF<nlist>") keeps the ids itself.
@@ -127,7 +130,7 @@ constexpr std::int64_t kSmallTrainingSet = 20000;
 // FaissException for FAISS indexes, InputError for the int8 IVF.
 void apply_params(faiss::Index* index, const std::string& params) {
   if (params.empty()) return;
-  if (auto* ivf8 = dynamic_cast<Int8IvfIndex*>(index)) return ivf8->set_search_params(params);
+  if (auto* ivf8 = as_int8_ivf(index)) return ivf8->set_search_params(params);
   faiss::ParameterSpace().set_index_parameters(index, params.c_str());
 }
 
@@ -280,7 +283,7 @@ void VectorIndex::add(std::int64_t n, const std::int64_t* ids, const float* vect
   try {
     SerialIfSmall serial(n < kSmallTrainingSet);
     // Enrolled after training: the int8 IVF searches these in full until it is re-trained.
-    if (auto* ivf8 = dynamic_cast<Int8IvfIndex*>(index_.get())) {
+    if (auto* ivf8 = as_int8_ivf(index_.get())) {
       ivf8->add_recent(n, vectors, ids);
     } else {
       index_->add_with_ids(n, vectors, ids);
@@ -303,7 +306,7 @@ bool VectorIndex::remove(const std::vector<std::int64_t>& ids) {
 
 void VectorIndex::replace_all(std::int64_t n, const std::int64_t* ids, const float* vectors) {
   try {
-    if (auto* ivf8 = dynamic_cast<Int8IvfIndex*>(index_.get())) {
+    if (auto* ivf8 = as_int8_ivf(index_.get())) {
       ivf8->replace_all(n, vectors, ids);
     } else {
       index_->reset();
