@@ -9,7 +9,7 @@ run_demo=1
 [[ "${1:-}" == "--no-demo" ]] && run_demo=0
 
 packages=(
-  build-essential cmake ninja-build pkg-config git
+  build-essential cmake ninja-build pkg-config git ccache   # ccache: rebuilds reuse objects
   libtorch-dev libopenblas0-pthread libopenblas-dev   # OpenBLAS: ~10x faster GEMM than reference BLAS
   libdnnl-dev                                        # oneDNN: packed bf16/fp32 CPU inference
   libfaiss-dev libopencv-dev libdlib-dev libsqlite3-dev sqlite3
@@ -17,6 +17,9 @@ packages=(
   libicu-dev zlib1g-dev libbz2-dev libcairo2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-torch python3-numpy                        # eager PyTorch baselines in bench/
+  ffmpeg                                             # video files and streams (watch, its tests)
+  libcpp-httplib-dev libsodium-dev                   # serve: HTTP server, API key hashes
+  chromium                                           # serve: the web page in a real browser (npm playwright-core)
 )
 missing=()
 for p in "${packages[@]}"; do
