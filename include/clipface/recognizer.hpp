@@ -32,12 +32,19 @@ struct ImageFaces {
   Matrix embeddings;           // unit rows, one per face
 };
 
+// Which detected faces to go on with (per request in the server: CompreFace's `limit` and
+// `det_prob_threshold`), applied before the faces are aligned and embedded.
+struct FaceFilter {
+  float min_score = 0;  // detector score below which a face is dropped
+  int max_faces = 0;    // 0 = all; otherwise the largest faces (by box area), largest first
+};
+
 class FacePipeline {
  public:
   explicit FacePipeline(const PipelineOptions& options);
   FacePipeline(std::unique_ptr<Detector> detector, std::unique_ptr<Embedder> embedder);
 
-  ImageFaces process(const cv::Mat& image) const;
+  ImageFaces process(const cv::Mat& image, const FaceFilter& filter = {}) const;
   // load_image() + process(); ImageError for a bad file.
   ImageFaces process_file(const std::filesystem::path& path) const;
 
@@ -58,8 +65,8 @@ struct PersonImages {
 std::vector<PersonImages> list_people(const std::filesystem::path& dir);
 
 struct EnrollOptions {
-  bool store_crops = true;        // keep the aligned crop PNG beside each face
-  bool skip_enrolled = true;      // images already in the gallery (same content) are skipped
+  bool store_crops = true;    // keep the aligned crop PNG beside each face
+  bool skip_enrolled = true;  // images already in the gallery (same content) are skipped
   bool progress = true;
 };
 
@@ -69,9 +76,9 @@ struct SkippedImage {
 };
 
 struct EnrollReport {
-  int people = 0;           // people with at least one face enrolled in this run
-  int images = 0;           // images looked at
-  int faces = 0;            // faces enrolled
+  int people = 0;  // people with at least one face enrolled in this run
+  int images = 0;  // images looked at
+  int faces = 0;   // faces enrolled
   std::vector<SkippedImage> skipped;
   double seconds = 0;
 };
@@ -103,15 +110,21 @@ class Recognizer {
  public:
   // The pipeline's embedder must be the gallery's embedding space (GalleryError otherwise).
   Recognizer(const Gallery& gallery, const FacePipeline& pipeline, KnnVote rule);
+  // On a snapshot (searches in parallel with writes, as the server runs them).
+  Recognizer(std::shared_ptr<const GallerySnapshot> snapshot, const FacePipeline& pipeline,
+             KnnVote rule);
 
   // Replaces the vote with another way of naming faces (neighbours are still reported).
   void set_namer(FaceNamer namer) { namer_ = std::move(namer); }
 
-  Identification identify(const cv::Mat& image) const;
+  // `neighbours`: how many to look up and report per face (at least the vote's k2).
+  Identification identify(const cv::Mat& image, const FaceFilter& filter = {},
+                          int neighbours = 0) const;
   Identification identify_file(const std::filesystem::path& path) const;
 
  private:
-  const Gallery& gallery_;
+  using Search = std::function<std::vector<std::vector<Neighbor>>(const Matrix&, int)>;
+  Search search_;
   const FacePipeline& pipeline_;
   KnnVote rule_;
   FaceNamer namer_;

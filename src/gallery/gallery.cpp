@@ -106,20 +106,6 @@ void remove_dead_temporaries(const fs::path& dir) {
   }
 }
 
-std::string landmarks_json(const Face& face) {
-  nlohmann::json points = nlohmann::json::array();
-  for (const auto& p : face.landmarks) points.push_back({p.x, p.y});
-  return points.dump();
-}
-
-void parse_landmarks(const std::string& text, Face& face) {
-  const auto points = nlohmann::json::parse(text, nullptr, false);
-  if (!points.is_array() || points.size() != face.landmarks.size()) return;
-  for (std::size_t i = 0; i < face.landmarks.size(); ++i) {
-    face.landmarks[i] = {points[i][0].get<float>(), points[i][1].get<float>()};
-  }
-}
-
 float norm(const float* v, std::size_t n) {
   double sum = 0;
   for (std::size_t i = 0; i < n; ++i) sum += static_cast<double>(v[i]) * v[i];
@@ -388,7 +374,7 @@ std::vector<std::int64_t> Gallery::enroll(const EmbedderInfo& model,
           .bind(4, static_cast<double>(e.face.box.y))
           .bind(5, static_cast<double>(e.face.box.width))
           .bind(6, static_cast<double>(e.face.box.height))
-          .bind(7, landmarks_json(e.face))
+          .bind(7, gallery_detail::landmarks_json(e.face))
           .bind(8, static_cast<double>(e.face.score));
       if (e.crop_png.empty()) {
         add_face.bind_null(9);
@@ -414,7 +400,7 @@ std::vector<std::int64_t> Gallery::enroll(const EmbedderInfo& model,
     vectors.reserve(ids.size() * dim);
     for (const Enrollment& e : faces)
       vectors.insert(vectors.end(), e.embedding.begin(), e.embedding.end());
-    g.index->add(static_cast<std::int64_t>(ids.size()), ids.data(), vectors.data());
+    g.own_index().add(static_cast<std::int64_t>(ids.size()), ids.data(), vectors.data());
     g.index_generation = after;
     g.dirty = true;
   } else {
@@ -438,29 +424,12 @@ std::vector<PersonSummary> Gallery::people() const {
 
 std::vector<FaceRecord> Gallery::faces(const std::string& person) const {
   std::lock_guard lock(impl_->mutex);
-  auto exists = impl_->db->prepare("SELECT 1 FROM people WHERE name = ?");
-  exists.bind(1, person);
-  if (!exists.step())
-    throw InputError("no person named '" + person + "' in gallery " + impl_->dir.string());
-  auto stmt = impl_->db->prepare(
-      "SELECT f.id, i.path, i.sha256, f.box_x, f.box_y, f.box_w, f.box_h, f.landmarks, f.score, "
-      "f.crop IS NOT NULL FROM faces f JOIN people p ON p.id = f.person_id "
-      "JOIN images i ON i.id = f.image_id WHERE p.name = ? ORDER BY f.id");
+  impl_->require_person(person);
+  auto stmt = impl_->db->prepare(std::string("SELECT ") + gallery_detail::kFaceColumns +
+                                 " WHERE p.name = ? ORDER BY f.id");
   stmt.bind(1, person);
   std::vector<FaceRecord> result;
-  while (stmt.step()) {
-    FaceRecord r;
-    r.id = stmt.int64(0);
-    r.person = person;
-    r.image_path = stmt.text(1);
-    r.image_sha256 = stmt.text(2);
-    r.face.box = cv::Rect2f(static_cast<float>(stmt.real(3)), static_cast<float>(stmt.real(4)),
-                            static_cast<float>(stmt.real(5)), static_cast<float>(stmt.real(6)));
-    parse_landmarks(stmt.text(7), r.face);
-    r.face.score = static_cast<float>(stmt.real(8));
-    r.has_crop = stmt.int64(9) != 0;
-    result.push_back(std::move(r));
-  }
+  while (stmt.step()) result.push_back(gallery_detail::read_face(stmt));
   return result;
 }
 
@@ -487,6 +456,32 @@ std::size_t Gallery::size() const {
 std::int64_t Gallery::generation() const {
   std::lock_guard lock(impl_->mutex);
   return impl_->read_generation();
+}
+
+void Gallery::Impl::scrub_removed(const std::vector<std::int64_t>& face_ids, std::int64_t before,
+                                  std::int64_t after) {
+  // Rewrite the files so no page, WAL frame or index entry keeps the removed vectors.
+  db->exec("VACUUM");
+  {
+    auto checkpoint = db->prepare("PRAGMA wal_checkpoint(TRUNCATE)");
+    if (checkpoint.step() && checkpoint.int64(0) != 0) {
+      spdlog::warn(
+          "gallery {}: other readers kept the write-ahead log from being emptied; it is "
+          "emptied when they close",
+          dir.string());
+    }
+  }
+  // An index that reflects exactly the state before this removal and can drop ids in place does
+  // so (no re-training or re-assignment of a million vectors); otherwise it is rebuilt. Either
+  // way the index file is rewritten without the removed vectors.
+  if (index && index_generation == before && index->removes_in_place() &&
+      own_index().remove(face_ids)) {
+    index_generation = after;
+    dirty = true;
+    save_index();
+  } else {
+    rebuild(true);
+  }
 }
 
 int Gallery::remove_person(const std::string& name) {
@@ -517,27 +512,7 @@ int Gallery::remove_person(const std::string& name) {
     after = g.bump_generation();
     txn.commit();
   }
-  // Rewrite the files so no page, WAL frame or index entry keeps the removed vectors.
-  g.db->exec("VACUUM");
-  {
-    auto checkpoint = g.db->prepare("PRAGMA wal_checkpoint(TRUNCATE)");
-    if (checkpoint.step() && checkpoint.int64(0) != 0) {
-      spdlog::warn(
-          "gallery {}: other readers kept the write-ahead log from being emptied; it is "
-          "emptied when they close",
-          g.dir.string());
-    }
-  }
-  // An index that reflects exactly the state before this removal and can drop ids in place does
-  // so (no re-training or re-assignment of a million vectors); otherwise it is rebuilt. Either
-  // way the index file is rewritten without the removed vectors.
-  if (g.index && g.index_generation == before && g.index->remove(face_ids)) {
-    g.index_generation = after;
-    g.dirty = true;
-    g.save_index();
-  } else {
-    g.rebuild(true);
-  }
+  g.scrub_removed(face_ids, before, after);
   return removed;
 }
 
@@ -547,11 +522,8 @@ void Gallery::rename_person(const std::string& old_name, const std::string& new_
   g.require_writable();
   if (new_name.empty()) throw InputError("cannot rename '" + old_name + "': the new name is empty");
   Transaction txn(*g.db, Transaction::Kind::write);
+  g.require_person(old_name);
   auto exists = g.db->prepare("SELECT 1 FROM people WHERE name = ?");
-  exists.bind(1, old_name);
-  if (!exists.step())
-    throw InputError("no person named '" + old_name + "' in gallery " + g.dir.string());
-  exists.reset();
   exists.bind(1, new_name);
   if (exists.step()) {
     throw InputError("cannot rename '" + old_name + "' to '" + new_name + "': that name is taken");
@@ -562,6 +534,7 @@ void Gallery::rename_person(const std::string& old_name, const std::string& new_
       .bind(2, old_name)
       .run();
   txn.commit();
+  ++g.local_changes;
 }
 
 std::vector<std::vector<Neighbor>> Gallery::search(const Matrix& queries, int k) const {
@@ -603,7 +576,7 @@ std::vector<std::vector<Neighbor>> Gallery::search(const Matrix& queries, int k)
 void Gallery::set_search_params(const std::string& params) {
   std::lock_guard lock(impl_->mutex);
   // Applied (and so validated) first: unusable parameters leave the session's settings alone.
-  if (impl_->index) impl_->index->set_search_params(params);
+  if (impl_->index) impl_->own_index().set_search_params(params);
   impl_->options.search_params = params;
 }
 
@@ -650,10 +623,8 @@ IntegrityReport Gallery::check_integrity() const {
                   "WHERE e.face_id IS NULL")) {
       problem(std::to_string(n) + " faces have no embedding");
     }
-    if (const auto n = count("SELECT count(*) FROM people p WHERE NOT EXISTS "
-                             "(SELECT 1 FROM faces f WHERE f.person_id = p.id)")) {
-      problem(std::to_string(n) + " people have no faces");
-    }
+    // People without faces are fine: a subject may be created before its first photo (add_person)
+    // and outlive its last one (remove_faces).
     const auto dim = static_cast<std::size_t>(g.model.dim);
     auto stmt = g.db->prepare("SELECT face_id, vector FROM embeddings ORDER BY face_id");
     while (stmt.step()) {

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,44 @@
 #include "gallery/vector_index.hpp"
 
 namespace clipface {
+namespace gallery_detail {
+
+inline std::string landmarks_json(const Face& face) {
+  nlohmann::json points = nlohmann::json::array();
+  for (const auto& p : face.landmarks) points.push_back({p.x, p.y});
+  return points.dump();
+}
+
+inline void parse_landmarks(const std::string& text, Face& face) {
+  const auto points = nlohmann::json::parse(text, nullptr, false);
+  if (!points.is_array() || points.size() != face.landmarks.size()) return;
+  for (std::size_t i = 0; i < face.landmarks.size(); ++i) {
+    face.landmarks[i] = {points[i][0].get<float>(), points[i][1].get<float>()};
+  }
+}
+
+// "SELECT " + kFaceColumns + " WHERE ..." reads FaceRecords with read_face().
+inline constexpr const char* kFaceColumns =
+    "f.id, p.name, i.path, i.sha256, f.box_x, f.box_y, f.box_w, f.box_h, f.landmarks, f.score, "
+    "f.crop IS NOT NULL, f.created FROM faces f JOIN people p ON p.id = f.person_id "
+    "JOIN images i ON i.id = f.image_id";
+
+inline FaceRecord read_face(const Statement& stmt) {
+  FaceRecord r;
+  r.id = stmt.int64(0);
+  r.person = stmt.text(1);
+  r.image_path = stmt.text(2);
+  r.image_sha256 = stmt.text(3);
+  r.face.box = cv::Rect2f(static_cast<float>(stmt.real(4)), static_cast<float>(stmt.real(5)),
+                          static_cast<float>(stmt.real(6)), static_cast<float>(stmt.real(7)));
+  parse_landmarks(stmt.text(8), r.face);
+  r.face.score = static_cast<float>(stmt.real(9));
+  r.has_crop = stmt.int64(10) != 0;
+  r.created = stmt.text(11);
+  return r;
+}
+
+}  // namespace gallery_detail
 
 struct Gallery::Impl {
   std::filesystem::path dir;
@@ -29,10 +68,18 @@ struct Gallery::Impl {
   GalleryOptions options;
   std::string gallery_id;
 
-  std::unique_ptr<gallery_detail::VectorIndex> index;
+  // Shared with the snapshots handed out (Gallery::snapshot): a writer copies it before
+  // changing it while one still holds it (own_index), so searches on a snapshot never see a write.
+  std::shared_ptr<gallery_detail::VectorIndex> index;
   std::int64_t index_generation = -1;  // database generation the in-memory index reflects
   bool dirty = false;                  // index differs from index.faiss
   std::mutex mutex;
+
+  // Committed changes made through this connection that do not move the generation (renames):
+  // with the generation and SQLite's data_version (other connections' commits) it tells whether
+  // the last snapshot is still current.
+  std::int64_t local_changes = 0;
+  std::shared_ptr<const GallerySnapshot> last_snapshot;
 
   std::string meta(const std::string& key) const {
     auto stmt = db->prepare("SELECT value FROM meta WHERE key = ?");
@@ -63,6 +110,21 @@ struct Gallery::Impl {
     return stmt.int64(0);
   }
 
+  // The person's row id; InputError naming the gallery when there is no such person.
+  std::int64_t require_person(const std::string& name) const {
+    auto stmt = db->prepare("SELECT id FROM people WHERE name = ?");
+    stmt.bind(1, name);
+    if (!stmt.step()) throw InputError("no person named '" + name + "' in gallery " + dir.string());
+    return stmt.int64(0);
+  }
+
+  // SQLite's count of commits by other connections (processes) seen by this one.
+  std::int64_t data_version() const {
+    auto stmt = db->prepare("PRAGMA data_version");
+    stmt.step();
+    return stmt.int64(0);
+  }
+
   void require_writable() const {
     if (mode != GalleryMode::write) {
       throw GalleryError("gallery " + dir.string() + " was opened read-only");
@@ -76,11 +138,23 @@ struct Gallery::Impl {
     return s;
   }
 
+  // The index, safe to change: copied first when a snapshot still searches it.
+  gallery_detail::VectorIndex& own_index() {
+    if (index.use_count() > 1) index = index->clone();
+    return *index;
+  }
+
   void save_index() {
     if (mode != GalleryMode::write || !index) return;
     index->save(index_path, stamp());
     dirty = false;
   }
+
+  // After a committed removal of these faces (generation `before` -> `after`): vacuums the
+  // database, empties the write-ahead log and drops them from the index (in place where it can,
+  // else by a rebuild), so no page, WAL frame or index entry keeps the removed vectors.
+  void scrub_removed(const std::vector<std::int64_t>& face_ids, std::int64_t before,
+                     std::int64_t after);
 
   // Rebuilds from SQLite. reuse_training keeps a trained index's quantizers (after a removal).
   void rebuild(bool reuse_training) {
@@ -108,7 +182,7 @@ struct Gallery::Impl {
     }
     const auto n = static_cast<std::int64_t>(ids.size());
     if (reuse_training && index && !index->fallback()) {
-      index->replace_all(n, ids.data(), vectors.data());
+      own_index().replace_all(n, ids.data(), vectors.data());
     } else {
       // Built from scratch: let the old one go first (at 1M faces each holds GBs).
       index.reset();
