@@ -12,6 +12,7 @@
 #include "clipface/classify.hpp"
 #include "clipface/detect.hpp"
 #include "clipface/embedder.hpp"
+#include "clipface/errors.hpp"
 #include "clipface/gallery.hpp"
 #include "clipface/matrix.hpp"
 
@@ -38,6 +39,8 @@ struct FaceFilter {
   float min_score = 0;  // detector score below which a face is dropped
   int max_faces = 0;    // 0 = all; otherwise the largest faces (by box area), largest first
 };
+// Drops the faces the filter does not keep (in place).
+void filter_faces(std::vector<Face>& faces, const FaceFilter& filter);
 
 class FacePipeline {
  public:
@@ -88,12 +91,37 @@ struct EnrollReport {
 EnrollReport enroll_people(Gallery& gallery, const FacePipeline& pipeline,
                            const std::vector<PersonImages>& people, const EnrollOptions& options);
 
+// An image that should show one face (an enrollment photo, a verification probe) showing none or
+// several after filtering.
+class FaceCountError : public InputError {
+ public:
+  FaceCountError(const std::string& image, int faces);
+  int faces() const { return faces_; }
+
+ private:
+  int faces_;
+};
+
+struct EnrolledFace {
+  std::int64_t face_id = 0;
+  Face face;
+  cv::Mat crop;  // what the embedder saw
+};
+
+// Enrolls the one face of one image for `person` in one transaction (a service's "add a face").
+// `name` is kept as the image's path; `sha256` identifies its bytes. FaceCountError unless the
+// image shows exactly one face that passes `filter`.
+EnrolledFace enroll_image(Gallery& gallery, const FacePipeline& pipeline, const std::string& person,
+                          const cv::Mat& image, const std::string& name, const std::string& sha256,
+                          const FaceFilter& filter = {}, bool store_crop = true);
+
 // A face of an image, named.
 struct NamedFace {
   Face face;
   Decision decision;
-  std::vector<Neighbor> neighbours;  // nearest first (up to k2)
+  std::vector<Neighbor> neighbours;  // nearest first (up to k2, or as many as asked)
   cv::Mat crop;
+  std::vector<float> embedding;  // the unit vector it was named by
 };
 
 struct Identification {

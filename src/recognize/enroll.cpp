@@ -19,6 +19,36 @@ std::string png_bytes(const cv::Mat& crop) {
 
 }  // namespace
 
+FaceCountError::FaceCountError(const std::string& image, int faces)
+    : InputError(faces == 0
+                     ? "no face found in " + image
+                     : image + " shows " + std::to_string(faces) + " faces where one was expected"),
+      faces_(faces) {}
+
+EnrolledFace enroll_image(Gallery& gallery, const FacePipeline& pipeline, const std::string& person,
+                          const cv::Mat& image, const std::string& name, const std::string& sha256,
+                          const FaceFilter& filter, bool store_crop) {
+  const EmbedderInfo& model = pipeline.embedder().info();
+  gallery.require_model(model);
+  const ImageFaces found = pipeline.process(image, filter);
+  if (found.faces.size() != 1) throw FaceCountError(name, static_cast<int>(found.faces.size()));
+  Enrollment e;
+  e.person = person;
+  e.image_path = name;
+  e.image_sha256 = sha256;
+  e.image_width = found.size.width;
+  e.image_height = found.size.height;
+  e.face = found.faces[0];
+  const auto row = found.embeddings.row(0);
+  e.embedding.assign(row.begin(), row.end());
+  if (store_crop) e.crop_png = png_bytes(found.crops[0]);
+  EnrolledFace out;
+  out.face_id = gallery.enroll(model, {e}).at(0);
+  out.face = found.faces[0];
+  out.crop = found.crops[0];
+  return out;
+}
+
 EnrollReport enroll_people(Gallery& gallery, const FacePipeline& pipeline,
                            const std::vector<PersonImages>& people, const EnrollOptions& options) {
   const auto start = std::chrono::steady_clock::now();
@@ -42,8 +72,9 @@ EnrollReport enroll_people(Gallery& gallery, const FacePipeline& pipeline,
         }
         const ImageFaces found = pipeline.process_file(path);
         if (found.faces.size() != 1) {
-          report.skipped.push_back(
-              {path, found.faces.empty() ? "no face" : std::to_string(found.faces.size()) + " faces"});
+          report.skipped.push_back({path, found.faces.empty()
+                                              ? "no face"
+                                              : std::to_string(found.faces.size()) + " faces"});
           continue;
         }
         Enrollment e;
@@ -70,8 +101,7 @@ EnrollReport enroll_people(Gallery& gallery, const FacePipeline& pipeline,
   }
   bar.finish();
   gallery.flush();
-  report.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
 }
 

@@ -6,6 +6,15 @@
 
 namespace clipface {
 
+void filter_faces(std::vector<Face>& faces, const FaceFilter& filter) {
+  std::erase_if(faces, [&](const Face& f) { return f.score < filter.min_score; });
+  if (filter.max_faces > 0 && faces.size() > static_cast<std::size_t>(filter.max_faces)) {
+    std::stable_sort(faces.begin(), faces.end(),
+                     [](const Face& a, const Face& b) { return a.box.area() > b.box.area(); });
+    faces.resize(static_cast<std::size_t>(filter.max_faces));
+  }
+}
+
 FacePipeline::FacePipeline(const PipelineOptions& options)
     : FacePipeline(make_detector(options.detector),
                    make_embedder(options.embedder, options.embedder_options)) {}
@@ -17,12 +26,7 @@ ImageFaces FacePipeline::process(const cv::Mat& image, const FaceFilter& filter)
   ImageFaces out;
   out.size = image.size();
   out.faces = detector_->detect(image);
-  std::erase_if(out.faces, [&](const Face& f) { return f.score < filter.min_score; });
-  if (filter.max_faces > 0 && out.faces.size() > static_cast<std::size_t>(filter.max_faces)) {
-    std::stable_sort(out.faces.begin(), out.faces.end(),
-                     [](const Face& a, const Face& b) { return a.box.area() > b.box.area(); });
-    out.faces.resize(static_cast<std::size_t>(filter.max_faces));
-  }
+  filter_faces(out.faces, filter);
   out.crops = embedder_->crops(image, out.faces);
   out.embeddings = out.crops.empty() ? Matrix(0, static_cast<std::size_t>(embedder_->info().dim))
                                      : embedder_->embed_crops(out.crops);

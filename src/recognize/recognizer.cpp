@@ -41,8 +41,12 @@ Identification Recognizer::identify(const cv::Mat& image, const FaceFilter& filt
     for (const auto& list : nearest) decisions.push_back(decide(rule_, list));
   }
   for (std::size_t i = 0; i < found.faces.size(); ++i) {
-    out.faces.push_back(
-        {found.faces[i], decisions.at(i), std::move(nearest[i]), std::move(found.crops[i])});
+    const auto row = found.embeddings.row(i);
+    out.faces.push_back({found.faces[i],
+                         decisions.at(i),
+                         std::move(nearest[i]),
+                         std::move(found.crops[i]),
+                         {row.begin(), row.end()}});
   }
   return out;
 }
