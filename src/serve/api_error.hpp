@@ -31,6 +31,7 @@ inline constexpr int key_not_found = 109;
 inline constexpr int model_mismatch = 110;
 inline constexpr int internal = 111;
 inline constexpr int unavailable = 112;
+inline constexpr int file_not_found = 113;
 }  // namespace code
 
 class ApiError : public std::runtime_error {

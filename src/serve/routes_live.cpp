@@ -62,11 +62,15 @@ void preview(Service& s, Call& c) {
   const std::string source = string_param(c.req, "source", "api");
   EventHub* hub = &s.events();
   hub->watch(source, 1);
-  auto cursor = std::make_shared<std::int64_t>(0);
+  auto cursor = std::make_shared<std::int64_t>(-1);  // -1: the opening boundary not sent yet
   c.res.set_header("Cache-Control", "no-store");
   c.res.set_chunked_content_provider(
       "multipart/x-mixed-replace; boundary=frame",
       [hub, source, cursor](std::size_t, httplib::DataSink& sink) {
+        if (*cursor < 0) {
+          *cursor = 0;
+          return sink.write("--frame\r\n", 9);
+        }
         if (hub->closed()) {
           sink.done();
           return true;
@@ -74,10 +78,14 @@ void preview(Service& s, Call& c) {
         const auto frame = hub->wait_frame(source, *cursor, kPoll);
         if (!frame) return sink.is_writable();
         *cursor = frame->first;
-        const std::string head = "--frame\r\nContent-Type: image/jpeg\r\nContent-Length: " +
-                                 std::to_string(frame->second.size()) + "\r\n\r\n";
+        // Each frame ends with the next boundary: browsers show a part once they see its end.
+        const std::string head =
+            "Content-Type: image/jpeg\r\nContent-Length: " + std::to_string(frame->second.size()) +
+            "\r\n\r\n";
+        const std::string tail = "\r\n--frame\r\n";
         return sink.write(head.data(), head.size()) &&
-               sink.write(frame->second.data(), frame->second.size()) && sink.write("\r\n", 2);
+               sink.write(frame->second.data(), frame->second.size()) &&
+               sink.write(tail.data(), tail.size());
       },
       [hub, source](bool) { hub->watch(source, -1); });
 }

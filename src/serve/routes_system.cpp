@@ -39,7 +39,7 @@ bool plain_name(const std::string& name) {
 }
 
 void send_asset(const Service& s, Call& c, const std::string& name) {
-  if (!plain_name(name)) throw ApiError(404, code::no_route, "no such file");
+  if (!plain_name(name)) throw ApiError(404, code::file_not_found, "no such file");
   c.res.set_header("Cache-Control", "no-cache");
   c.res.set_header("X-Content-Type-Options", "nosniff");
   const auto& root = s.options().web_root;
@@ -47,7 +47,7 @@ void send_asset(const Service& s, Call& c, const std::string& name) {
     const auto path = root / name;
     std::error_code ec;
     if (!std::filesystem::is_regular_file(path, ec))
-      throw ApiError(404, code::no_route, "no such file");
+      throw ApiError(404, code::file_not_found, "no such file");
     std::ifstream in(path, std::ios::binary);
     std::ostringstream bytes;
     bytes << in.rdbuf();
@@ -56,7 +56,7 @@ void send_asset(const Service& s, Call& c, const std::string& name) {
     return;
   }
   const Asset* asset = find_asset(name);
-  if (!asset) throw ApiError(404, code::no_route, "no such file");
+  if (!asset) throw ApiError(404, code::file_not_found, "no such file");
   c.res.status = 200;
   c.res.set_content(reinterpret_cast<const char*>(asset->data), asset->size, mime_type(name));
 }

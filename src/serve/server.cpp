@@ -7,12 +7,14 @@
 #include <httplib.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <regex>
 #include <thread>
 
@@ -73,6 +75,49 @@ std::string reason(int status) {
   }
 }
 
+// httplib (0.11) gives handlers no hold on the connection, and after an answer it reads on for
+// the next request, so a body we refuse would still be read, as request lines of any length. To
+// stop that, once the answer is out (httplib's logger runs then, on the same thread), the
+// connection's socket is found by its two addresses and its read side shut down: nothing more
+// comes in, and httplib ends the connection. (Before the answer it would not do: httplib then
+// takes the socket for dead and sends nothing.)
+thread_local bool stop_reading_after_answer = false;
+
+void stop_reading(const httplib::Request& req) {
+  const auto port_of = [](const sockaddr_storage& a) {
+    return a.ss_family == AF_INET6 ? ntohs(reinterpret_cast<const sockaddr_in6&>(a).sin6_port)
+                                   : ntohs(reinterpret_cast<const sockaddr_in&>(a).sin_port);
+  };
+  const auto addr_of = [](const sockaddr_storage& a) {
+    char text[INET6_ADDRSTRLEN] = {};
+    if (a.ss_family == AF_INET6) {
+      ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6&>(a).sin6_addr, text, sizeof text);
+    } else {
+      ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(a).sin_addr, text, sizeof text);
+    }
+    return std::string(text);
+  };
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    int fd = -1;
+    try {
+      fd = std::stoi(entry.path().filename().string());
+    } catch (const std::exception&) {
+      continue;
+    }
+    sockaddr_storage peer{}, local{};
+    socklen_t n = sizeof peer, m = sizeof local;
+    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &n) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &m) != 0) {
+      continue;
+    }
+    if (port_of(peer) == req.remote_port && port_of(local) == req.local_port &&
+        addr_of(peer) == req.remote_addr && addr_of(local) == req.local_addr) {
+      ::shutdown(fd, SHUT_RD);
+      return;
+    }
+  }
+}
+
 std::size_t announced_length(const httplib::Request& req) {
   if (!req.has_header("Content-Length")) return 0;
   try {
@@ -115,7 +160,7 @@ void Server::Impl::handle(const Route& route, const std::vector<std::string>& na
   AuditNote note;
   std::optional<ApiKey> key;
   std::string outcome = "ok";
-  bool body_read = reader == nullptr;
+  bool body_complete = reader == nullptr;
   try {
     if (route.scope && s.auth_required()) {
       std::string presented = req.get_header_value("x-api-key");
@@ -133,8 +178,8 @@ void Server::Impl::handle(const Route& route, const std::vector<std::string>& na
     }
     Body body;
     if (reader) {
-      body_read = true;  // from here on the reader has consumed what it could
       body = read_body(req, *reader, options.max_body_bytes);
+      body_complete = true;
     }
     Call call{req, res, body, note, key, names};
     route.handler(call);
@@ -144,15 +189,12 @@ void Server::Impl::handle(const Route& route, const std::vector<std::string>& na
     send_error(res, error);
     outcome = error.what();
   }
-  // A body left unread (or read in part) would be taken for the next request: close instead.
-  if (!body_read && announced_length(req) > 0) {
-    if (announced_length(req) <= options.max_body_bytes && reader) {
-      (*reader)([](const char*, std::size_t) { return true; });  // drain a small one
-    } else {
-      res.set_header("Connection", "close");
-    }
+  // A body left unread, or read in part, would be taken for the next request: end the
+  // connection after this answer instead.
+  if (!body_complete) {
+    if (req.get_header_value("Connection") != "close") res.set_header("Connection", "close");
+    stop_reading_after_answer = true;
   }
-  if (res.status == 413 || (res.status == 400 && reader)) res.set_header("Connection", "close");
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   s.metrics().observe(route.path, route.method, res.status, seconds);
@@ -196,6 +238,7 @@ void Server::Impl::install() {
                         "request body of " + std::to_string(announced_length(req)) +
                             " bytes exceeds the limit of " + std::to_string(limit) + " bytes"));
     res.set_header("Connection", "close");
+    stop_reading_after_answer = true;
     service->metrics().observe("-", req.method, 413, 0);
     return httplib::Server::HandlerResponse::Handled;
   });
@@ -205,6 +248,7 @@ void Server::Impl::install() {
                ApiError(413, code::body_too_large,
                         "request body exceeds the limit of " + std::to_string(limit) + " bytes"));
     res.set_header("Connection", "close");
+    stop_reading_after_answer = true;
     return 413;
   });
   // No route for this path and method (httplib's 404), or httplib's own errors (400 for a
@@ -219,6 +263,11 @@ void Server::Impl::install() {
     if (res.status == 404) service->metrics().observe("-", req.method, 404, 0);
     return httplib::Server::HandlerResponse::Handled;
   }));
+  h.set_logger([](const httplib::Request& req, const httplib::Response&) {
+    if (!stop_reading_after_answer) return;
+    stop_reading_after_answer = false;
+    stop_reading(req);
+  });
   h.set_exception_handler(
       [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
         try {
@@ -266,13 +315,16 @@ Server::Server(const ServeOptions& options) : impl_(std::make_unique<Impl>()) {
     }
   }
   if (options.max_body_bytes == 0) throw InputError("the body limit must be positive");
-  s.service = std::make_unique<Service>(options);
-  if (!options.no_auth && !is_loopback(options.host) && !s.service->keys().any()) {
+  // Checked before the models load: a refusal should come at once.
+  if (!options.no_auth && !is_loopback(options.host) &&
+      std::filesystem::exists(options.gallery / kGalleryDbName) &&
+      !KeyStore::open(options.gallery).any()) {
     throw InputError("refusing to listen on " + options.host +
                      " (beyond this machine) without API keys: create one with `clipface keys " +
                      options.gallery.string() +
                      " create --scope recognize` (or pass --no-auth to serve without keys)");
   }
+  s.service = std::make_unique<Service>(options);
   if (!options.tls_cert.empty()) {
     auto tls =
         std::make_unique<httplib::SSLServer>(options.tls_cert.c_str(), options.tls_key.c_str());
