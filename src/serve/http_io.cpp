@@ -229,15 +229,16 @@ void send_json(httplib::Response& res, int status, const nlohmann::json& body) {
 }
 
 nlohmann::json box_json(const Face& face, int width, int height) {
-  const auto clamp = [](float v, int hi) {
-    return static_cast<int>(std::lround(std::clamp(v, 0.0f, static_cast<float>(hi))));
-  };
-  const auto& b = face.box;
+  const cv::Rect2f b = clip_box(face.box, cv::Size(width, height));
   return {{"probability", std::round(face.score * 1e5) / 1e5},
-          {"x_min", clamp(b.x, width)},
-          {"y_min", clamp(b.y, height)},
-          {"x_max", clamp(b.x + b.width, width)},
-          {"y_max", clamp(b.y + b.height, height)}};
+          {"x_min", std::lround(b.x)},
+          {"y_min", std::lround(b.y)},
+          {"x_max", std::lround(b.x + b.width)},
+          {"y_max", std::lround(b.y + b.height)}};
+}
+
+nlohmann::json box_raw_json(const Face& face) {
+  return {face.box.x, face.box.y, face.box.width, face.box.height};
 }
 
 nlohmann::json landmarks_json(const Face& face) {

@@ -66,6 +66,8 @@ void send_json(httplib::Response& res, int status, const nlohmann::json& body);
 
 // CompreFace's box, clipped to the image: {"probability", "x_max", "y_max", "x_min", "y_min"}.
 nlohmann::json box_json(const Face& face, int width, int height);
+// The detector's own box [x, y, width, height] (it may reach past the edge), as the CLI's box_raw.
+nlohmann::json box_raw_json(const Face& face);
 nlohmann::json landmarks_json(const Face& face);
 
 }  // namespace clipface::serve_detail

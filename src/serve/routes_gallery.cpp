@@ -161,6 +161,7 @@ void add_face(Service& s, Call& c) {
              {"subject", subject},
              {"face_id", added.face_id},
              {"box", box_json(added.face, pixels.cols, pixels.rows)},
+             {"box_raw", box_raw_json(added.face)},
              {"landmarks", landmarks_json(added.face)}});
 }
 

@@ -50,7 +50,9 @@ json embedder_json(const EmbedderInfo& info) {
 }
 
 json face_json(const Face& face, cv::Size size) {
-  return {{"box", box_json(face, size.width, size.height)}, {"landmarks", landmarks_json(face)}};
+  return {{"box", box_json(face, size.width, size.height)},
+          {"box_raw", box_raw_json(face)},
+          {"landmarks", landmarks_json(face)}};
 }
 
 json embedding_json(std::span<const float> v) {
