@@ -1,0 +1,394 @@
+// `clipface serve` under load and faults, as a program on 127.0.0.1 (the real binary, started
+// and killed by this one):
+//   1. throughput of recognize at 1, 8 and 32 concurrent clients, micro-batching on and off
+//      (the baseline: the same server embedding each request on its own, --no-batching);
+//   2. 50 clients for 60 s of mixed traffic (80% recognize, 15% add, 5% delete): p50/p95/p99
+//      latency per kind, requests/s, no 5xx, and every acknowledged add (not deleted since) in
+//      the gallery afterwards, which passes its integrity check;
+//   3. kill -9 of the server while clients write, 20 times: after each restart every
+//      acknowledged write is there and the gallery passes its integrity check.
+//
+//   build/bench/serve_load                      # everything, about 6 minutes
+//   build/bench/serve_load --levels 1,8 --level-seconds 10 --duration 20 --clients 16 --kill-cycles 5
+//
+// Photos: the 17 single-person photos of face_recognition_examples (0.2-3.3 Mpx, read once into
+// memory); the gallery: its six people, dlib embedder. Models come from CLIPFACE_HOME (set-up).
+#include <httplib.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "clipface/gallery.hpp"
+#include "clipface/image.hpp"
+#include "clipface/recognizer.hpp"
+
+namespace {
+using namespace clipface;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+fs::path shared_dir() {
+  const char* env = std::getenv("CLIPFACE_SHARED");
+  return env && *env ? fs::path(env) : fs::path(CLIPFACE_DEFAULT_SHARED);
+}
+
+double load_average() {
+  double load[1] = {-1};
+  return getloadavg(load, 1) == 1 ? load[0] : -1;
+}
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * (v.size() - 1) + 0.5))];
+}
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// `clipface serve` as a child process.
+class Serve {
+ public:
+  Serve(const fs::path& gallery, const std::vector<std::string>& extra, const fs::path& work) {
+    const fs::path port_file = work / "port";
+    fs::remove(port_file);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      std::vector<std::string> args = {CLIPFACE_BINARY, "serve", gallery.string(), "--listen",
+                                       "127.0.0.1:0", "--port-file", port_file.string(),
+                                       "--connections", "96"};
+      args.insert(args.end(), extra.begin(), extra.end());
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      const int null = ::open("/dev/null", O_WRONLY);
+      ::dup2(null, 2);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+    for (int i = 0; i < 3000 && port_ <= 0; ++i) {
+      std::ifstream in(port_file);
+      in >> port_;
+      if (port_ <= 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (port_ <= 0) throw std::runtime_error("clipface serve did not start");
+  }
+  ~Serve() { stop(SIGTERM); }
+  int stop(int sig) {
+    if (pid_ <= 0) return status_;
+    ::kill(pid_, sig);
+    ::waitpid(pid_, &status_, 0);
+    pid_ = -1;
+    return status_;
+  }
+  int port() const { return port_; }
+
+ private:
+  pid_t pid_ = -1;
+  int port_ = 0;
+  int status_ = 0;
+};
+
+httplib::Client client(int port) {
+  httplib::Client c("127.0.0.1", port);
+  c.set_read_timeout(120, 0);
+  c.set_write_timeout(120, 0);
+  c.set_connection_timeout(30, 0);
+  return c;
+}
+
+httplib::MultipartFormDataItems upload(const std::string& bytes) {
+  return {{"file", bytes, "photo.jpg", "image/jpeg"}};
+}
+
+struct Totals {
+  std::mutex mutex;
+  std::map<std::string, std::vector<double>> latency_ms;  // by kind
+  std::map<int, int> statuses;
+  int failures = 0;  // no answer at all
+  std::set<std::int64_t> added, deleted;
+};
+
+enum class Mix { recognize_only, front_door };
+
+// `clients` threads for `seconds`; returns requests/s.
+double drive(int port, int clients, double seconds, Mix mix, const std::vector<std::string>& photos,
+             Totals& totals) {
+  const auto end = Clock::now() + std::chrono::duration<double>(seconds);
+  std::atomic<long> done = 0;
+  const auto start = Clock::now();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < clients; ++t) {
+    threads.emplace_back([&, t] {
+      auto c = client(port);
+      std::mt19937 rng(1000 + t);
+      while (Clock::now() < end) {
+        const int dice = mix == Mix::recognize_only ? 0 : static_cast<int>(rng() % 100);
+        const std::string& image = photos[rng() % photos.size()];
+        const auto t0 = Clock::now();
+        std::string kind;
+        std::int64_t victim = -1;
+        if (dice < 80) {
+          kind = "recognize";
+        } else if (dice < 95) {
+          kind = "add";
+        } else {
+          kind = "delete";
+          std::lock_guard lock(totals.mutex);
+          if (!totals.added.empty()) {
+            auto it = totals.added.begin();
+            std::advance(it, rng() % totals.added.size());
+            victim = *it;
+            totals.added.erase(it);  // nobody else deletes it meanwhile
+          }
+        }
+        if (kind == "delete" && victim < 0) continue;
+        const auto r = [&] {
+          if (kind == "recognize") return c.Post("/api/v1/recognition/recognize", upload(image));
+          if (kind == "add") {
+            return c.Post("/api/v1/recognition/faces?subject=load" + std::to_string(t % 10),
+                          upload(image));
+          }
+          return c.Delete("/api/v1/recognition/faces/" + std::to_string(victim));
+        }();
+        const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+        std::lock_guard lock(totals.mutex);
+        if (!r) {
+          ++totals.failures;
+          if (victim >= 0) totals.added.insert(victim);
+          continue;
+        }
+        ++totals.statuses[r->status];
+        totals.latency_ms[kind].push_back(ms);
+        if (kind == "add" && r->status == 201) {
+          const auto j = nlohmann::json::parse(r->body, nullptr, false);
+          if (j.is_object()) totals.added.insert(j["face_id"].get<std::int64_t>());
+        } else if (kind == "delete") {
+          if (r->status == 200) {
+            totals.deleted.insert(victim);
+          } else {
+            totals.added.insert(victim);
+          }
+        }
+        ++done;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  return done / std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::vector<int> parse_list(const std::string& text) {
+  std::vector<int> out;
+  std::stringstream s(text);
+  for (std::string item; std::getline(s, item, ',');) out.push_back(std::stoi(item));
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<int> levels = {1, 8, 32};
+  double level_seconds = 20;
+  int clients = 50;
+  double duration = 60;
+  int kill_cycles = 20;
+  std::string embedder = "dlib";
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    const bool has_value = i + 1 < argc;
+    if (a == "--levels" && has_value) {
+      levels = parse_list(argv[++i]);
+    } else if (a == "--level-seconds" && has_value) {
+      level_seconds = std::stod(argv[++i]);
+    } else if (a == "--clients" && has_value) {
+      clients = std::stoi(argv[++i]);
+    } else if (a == "--duration" && has_value) {
+      duration = std::stod(argv[++i]);
+    } else if (a == "--kill-cycles" && has_value) {
+      kill_cycles = std::stoi(argv[++i]);
+    } else if (a == "--embedder" && has_value) {
+      embedder = argv[++i];
+    } else {
+      std::fprintf(stderr,
+                   "usage: serve_load [--levels 1,8,32] [--level-seconds 20] [--clients 50] "
+                   "[--duration 60] [--kill-cycles 20] [--embedder dlib|clip-random:ViT-B-32]\n");
+      return 2;
+    }
+  }
+  ::signal(SIGPIPE, SIG_IGN);
+  const fs::path examples = shared_dir() / "data/faces/named/face_recognition_examples";
+  if (!fs::exists(examples)) {
+    std::fprintf(stderr, "serve_load: shared data missing: %s\n", examples.c_str());
+    return 2;
+  }
+  const fs::path work = fs::temp_directory_path() / ("clipface-serve-load-" + std::to_string(::getpid()));
+  fs::create_directories(work / "people");
+  std::vector<std::string> photos;
+  for (const auto& folder : list_person_folders(examples)) {
+    fs::create_directories(work / "people" / folder.filename());
+    for (const auto& p : list_images(folder, false)) {
+      fs::create_symlink(p, work / "people" / folder.filename() / p.filename());
+      photos.push_back(read_file(p));
+    }
+  }
+  const fs::path gallery = work / "gallery";
+  const std::string enroll = std::string(CLIPFACE_BINARY) + " enroll --quiet --embedder " +
+                             embedder + " " + gallery.string() + " " + (work / "people").string() +
+                             " > /dev/null 2>&1";
+  if (std::system(enroll.c_str()) != 0 && !fs::exists(gallery / kGalleryDbName)) {
+    std::fprintf(stderr, "serve_load: could not enroll the gallery (%s)\n", enroll.c_str());
+    return 2;
+  }
+  std::printf("clipface serve under load: embedder %s, %zu photos, gallery of %zu faces, %u "
+              "cores, load average %.2f at start\n\n",
+              embedder.c_str(), photos.size(), Gallery::open(gallery, GalleryMode::read).size(),
+              std::thread::hardware_concurrency(), load_average());
+
+  // 0. What batching can give at most: the embedder alone, 32 face crops one at a time or at once.
+  {
+    PipelineOptions po;
+    po.embedder = embedder;
+    const FacePipeline pipeline(po);
+    std::vector<cv::Mat> crops;
+    while (crops.size() < 32) {
+      for (const auto& bytes : photos) {
+        const auto found = pipeline.process(
+            decode_image(std::vector<unsigned char>(bytes.begin(), bytes.end()), "photo"));
+        for (const auto& c : found.crops) crops.push_back(c);
+      }
+    }
+    crops.resize(32);
+    auto time = [&](auto&& f) {
+      std::vector<double> runs;
+      for (int r = 0; r < 5; ++r) {
+        const auto t0 = Clock::now();
+        f();
+        runs.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+      }
+      return percentile(runs, 0.5);
+    };
+    const double singles = time([&] {
+      for (const auto& c : crops) pipeline.embedder().embed_crops({c});
+    });
+    const double batched = time([&] { pipeline.embedder().embed_crops(crops); });
+    std::printf("| the embedder alone, 32 face crops | one at a time | one batch | ratio |\n"
+                "|---|---|---|---|\n| crops/s (median of 5) | %.1f | %.1f | %.2fx |\n\n",
+                32 / singles, 32 / batched, singles / batched);
+  }
+
+  // 1. Micro-batching on and off.
+  std::printf("| concurrent clients | requests/s, one at a time (--no-batching) | requests/s, "
+              "micro-batched | ratio |\n|---|---|---|---|\n");
+  for (const int level : levels) {
+    double rates[2] = {0, 0};
+    for (int batching = 0; batching < 2; ++batching) {
+      Serve server(gallery,
+                   batching ? std::vector<std::string>{} : std::vector<std::string>{"--no-batching"},
+                   work);
+      Totals warm;
+      drive(server.port(), level, 2, Mix::recognize_only, photos, warm);  // models warm, caches full
+      Totals totals;
+      rates[batching] = drive(server.port(), level, level_seconds, Mix::recognize_only, photos, totals);
+    }
+    std::printf("| %d | %.2f | %.2f | %.2fx |\n", level, rates[0], rates[1], rates[1] / rates[0]);
+    std::fflush(stdout);
+  }
+
+  // 2. Mixed traffic.
+  Totals mixed;
+  double rate = 0;
+  {
+    Serve server(gallery, {}, work);
+    rate = drive(server.port(), clients, duration, Mix::front_door, photos, mixed);
+  }
+  int five_hundreds = 0;
+  for (const auto& [status, n] : mixed.statuses) five_hundreds += status >= 500 ? n : 0;
+  std::size_t missing = 0, resurrected = 0;
+  bool integrity = false;
+  {
+    Gallery g = Gallery::open(gallery);
+    for (const auto id : mixed.added) missing += g.face(id).has_value() ? 0 : 1;
+    for (const auto id : mixed.deleted) resurrected += g.face(id).has_value() ? 1 : 0;
+    integrity = g.check_integrity().ok;
+  }
+  std::printf("\n%d clients, %.0f s, 80%% recognize / 15%% add / 5%% delete: %.2f requests/s\n\n",
+              clients, duration, rate);
+  std::printf("| request | count | p50 ms | p95 ms | p99 ms |\n|---|---|---|---|---|\n");
+  for (const auto& [kind, v] : mixed.latency_ms) {
+    std::printf("| %s | %zu | %.0f | %.0f | %.0f |\n", kind.c_str(), v.size(), percentile(v, 0.5),
+                percentile(v, 0.95), percentile(v, 0.99));
+  }
+  std::printf("\nstatuses:");
+  for (const auto& [status, n] : mixed.statuses) std::printf(" %d x%d", status, n);
+  std::printf("; no answer: %d; 5xx: %d; acknowledged adds missing afterwards: %zu of %zu; "
+              "deleted faces back: %zu; integrity check: %s\n",
+              mixed.failures, five_hundreds, missing, mixed.added.size(), resurrected,
+              integrity ? "ok" : "FAILED");
+
+  // 3. kill -9 while writing.
+  std::set<std::int64_t> acknowledged;
+  std::set<std::int64_t> lost;
+  int damaged = 0, killed = 0;
+  std::mt19937 rng(5);
+  for (int cycle = 0; cycle < kill_cycles; ++cycle) {
+    Serve server(gallery, {}, work);
+    std::mutex mutex;
+    std::atomic<bool> stop = false;
+    std::vector<std::thread> writers;
+    for (int w = 0; w < 4; ++w) {
+      writers.emplace_back([&, w] {
+        auto c = client(server.port());
+        for (int i = 0; !stop; ++i) {
+          const auto r = c.Post("/api/v1/recognition/faces?subject=kill" + std::to_string(w),
+                                upload(photos[(i * 4 + w) % photos.size()]));
+          if (!r) break;
+          if (r->status != 201) continue;
+          const auto j = nlohmann::json::parse(r->body, nullptr, false);
+          std::lock_guard lock(mutex);
+          if (j.is_object()) acknowledged.insert(j["face_id"].get<std::int64_t>());
+        }
+      });
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500 + rng() % 1500));
+    const int status = server.stop(SIGKILL);
+    killed += WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+    stop = true;
+    for (auto& t : writers) t.join();
+    Gallery g = Gallery::open(gallery);
+    damaged += g.check_integrity().ok ? 0 : 1;
+    for (const auto id : acknowledged) {
+      if (!g.face(id)) lost.insert(id);
+    }
+  }
+  std::printf("\nkill -9 during writes: %d cycles (%d killed), %zu acknowledged adds, lost after "
+              "restart: %zu, integrity failures: %d\n",
+              kill_cycles, killed, acknowledged.size(), lost.size(), damaged);
+  std::printf("load average %.2f at the end\n", load_average());
+  std::error_code ec;
+  fs::remove_all(work, ec);
+  const bool ok = five_hundreds == 0 && missing == 0 && resurrected == 0 && integrity &&
+                  lost.empty() && damaged == 0;
+  return ok ? 0 : 1;
+}
