@@ -9,12 +9,13 @@
 //      acknowledged write is there and the gallery passes its integrity check.
 //
 //   build/bench/serve_load                      # everything, about 6 minutes
-//   build/bench/serve_load --levels 1,8 --level-seconds 10 --duration 20 --clients 16 --kill-cycles 5
+//   build/bench/serve_load --levels 1,8 --level-seconds 10 --duration 20 --clients 16 --kill-cycles
+//   5
 //
 // Photos: the 17 single-person photos of face_recognition_examples (0.2-3.3 Mpx, read once into
 // memory); the gallery: its six people, dlib embedder. Models come from CLIPFACE_HOME (set-up).
-#include <httplib.h>
 #include <fcntl.h>
+#include <httplib.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -75,9 +76,9 @@ class Serve {
     fs::remove(port_file);
     pid_ = ::fork();
     if (pid_ == 0) {
-      std::vector<std::string> args = {CLIPFACE_BINARY, "serve", gallery.string(), "--listen",
-                                       "127.0.0.1:0", "--port-file", port_file.string(),
-                                       "--connections", "96"};
+      std::vector<std::string> args = {CLIPFACE_BINARY,    "serve",         gallery.string(),
+                                       "--listen",         "127.0.0.1:0",   "--port-file",
+                                       port_file.string(), "--connections", "96"};
       args.insert(args.end(), extra.begin(), extra.end());
       std::vector<char*> argv;
       for (auto& a : args) argv.push_back(a.data());
@@ -243,7 +244,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "serve_load: shared data missing: %s\n", examples.c_str());
     return 2;
   }
-  const fs::path work = fs::temp_directory_path() / ("clipface-serve-load-" + std::to_string(::getpid()));
+  const fs::path work =
+      fs::temp_directory_path() / ("clipface-serve-load-" + std::to_string(::getpid()));
   fs::create_directories(work / "people");
   std::vector<std::string> photos;
   for (const auto& folder : list_person_folders(examples)) {
@@ -261,10 +263,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "serve_load: could not enroll the gallery (%s)\n", enroll.c_str());
     return 2;
   }
-  std::printf("clipface serve under load: embedder %s, %zu photos, gallery of %zu faces, %u "
-              "cores, load average %.2f at start\n\n",
-              embedder.c_str(), photos.size(), Gallery::open(gallery, GalleryMode::read).size(),
-              std::thread::hardware_concurrency(), load_average());
+  std::printf(
+      "clipface serve under load: embedder %s, %zu photos, gallery of %zu faces, %u "
+      "cores, load average %.2f at start\n\n",
+      embedder.c_str(), photos.size(), Gallery::open(gallery, GalleryMode::read).size(),
+      std::thread::hardware_concurrency(), load_average());
 
   // 0. What batching can give at most: the embedder alone, 32 face crops one at a time or at once.
   {
@@ -293,24 +296,28 @@ int main(int argc, char** argv) {
       for (const auto& c : crops) pipeline.embedder().embed_crops({c});
     });
     const double batched = time([&] { pipeline.embedder().embed_crops(crops); });
-    std::printf("| the embedder alone, 32 face crops | one at a time | one batch | ratio |\n"
-                "|---|---|---|---|\n| crops/s (median of 5) | %.1f | %.1f | %.2fx |\n\n",
-                32 / singles, 32 / batched, singles / batched);
+    std::printf(
+        "| the embedder alone, 32 face crops | one at a time | one batch | ratio |\n"
+        "|---|---|---|---|\n| crops/s (median of 5) | %.1f | %.1f | %.2fx |\n\n",
+        32 / singles, 32 / batched, singles / batched);
   }
 
   // 1. Micro-batching on and off.
-  std::printf("| concurrent clients | requests/s, one at a time (--no-batching) | requests/s, "
-              "micro-batched | ratio |\n|---|---|---|---|\n");
+  std::printf(
+      "| concurrent clients | requests/s, one at a time (--no-batching) | requests/s, "
+      "micro-batched | ratio |\n|---|---|---|---|\n");
   for (const int level : levels) {
     double rates[2] = {0, 0};
     for (int batching = 0; batching < 2; ++batching) {
-      Serve server(gallery,
-                   batching ? std::vector<std::string>{} : std::vector<std::string>{"--no-batching"},
-                   work);
+      Serve server(
+          gallery,
+          batching ? std::vector<std::string>{} : std::vector<std::string>{"--no-batching"}, work);
       Totals warm;
-      drive(server.port(), level, 2, Mix::recognize_only, photos, warm);  // models warm, caches full
+      drive(server.port(), level, 2, Mix::recognize_only, photos,
+            warm);  // models warm, caches full
       Totals totals;
-      rates[batching] = drive(server.port(), level, level_seconds, Mix::recognize_only, photos, totals);
+      rates[batching] =
+          drive(server.port(), level, level_seconds, Mix::recognize_only, photos, totals);
     }
     std::printf("| %d | %.2f | %.2f | %.2fx |\n", level, rates[0], rates[1], rates[1] / rates[0]);
     std::fflush(stdout);
@@ -342,10 +349,11 @@ int main(int argc, char** argv) {
   }
   std::printf("\nstatuses:");
   for (const auto& [status, n] : mixed.statuses) std::printf(" %d x%d", status, n);
-  std::printf("; no answer: %d; 5xx: %d; acknowledged adds missing afterwards: %zu of %zu; "
-              "deleted faces back: %zu; integrity check: %s\n",
-              mixed.failures, five_hundreds, missing, mixed.added.size(), resurrected,
-              integrity ? "ok" : "FAILED");
+  std::printf(
+      "; no answer: %d; 5xx: %d; acknowledged adds missing afterwards: %zu of %zu; "
+      "deleted faces back: %zu; integrity check: %s\n",
+      mixed.failures, five_hundreds, missing, mixed.added.size(), resurrected,
+      integrity ? "ok" : "FAILED");
 
   // 3. kill -9 while writing.
   std::set<std::int64_t> acknowledged;
@@ -382,9 +390,10 @@ int main(int argc, char** argv) {
       if (!g.face(id)) lost.insert(id);
     }
   }
-  std::printf("\nkill -9 during writes: %d cycles (%d killed), %zu acknowledged adds, lost after "
-              "restart: %zu, integrity failures: %d\n",
-              kill_cycles, killed, acknowledged.size(), lost.size(), damaged);
+  std::printf(
+      "\nkill -9 during writes: %d cycles (%d killed), %zu acknowledged adds, lost after "
+      "restart: %zu, integrity failures: %d\n",
+      kill_cycles, killed, acknowledged.size(), lost.size(), damaged);
   std::printf("load average %.2f at the end\n", load_average());
   std::error_code ec;
   fs::remove_all(work, ec);

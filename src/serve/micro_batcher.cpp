@@ -80,6 +80,11 @@ void MicroBatchingEmbedder::run() {
     } catch (...) {
       failure = std::current_exception();
     }
+    {
+      std::lock_guard counted(mutex_);  // counted before anyone is answered
+      ++batches_;
+      embedded_ += static_cast<std::int64_t>(n);
+    }
     for (std::size_t i = 0; i < batch.size(); ++i) {
       if (failure) {
         batch[i]->result.set_exception(failure);
@@ -88,8 +93,6 @@ void MicroBatchingEmbedder::run() {
       }
     }
     lock.lock();
-    ++batches_;
-    embedded_ += static_cast<std::int64_t>(n);
   }
 }
 
