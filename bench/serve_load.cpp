@@ -127,7 +127,8 @@ struct Totals {
   std::mutex mutex;
   std::map<std::string, std::vector<double>> latency_ms;  // by kind
   std::map<int, int> statuses;
-  int failures = 0;  // no answer at all
+  int failures = 0;                // no answer at all
+  std::map<std::string, int> why;  // failures by httplib error, 4xx by the API's message
   std::set<std::int64_t> added, deleted;
 };
 
@@ -177,10 +178,16 @@ double drive(int port, int clients, double seconds, Mix mix, const std::vector<s
         std::lock_guard lock(totals.mutex);
         if (!r) {
           ++totals.failures;
+          ++totals.why[kind + ": no answer (" + httplib::to_string(r.error()) + ")"];
           if (victim >= 0) totals.added.insert(victim);
           continue;
         }
         ++totals.statuses[r->status];
+        if (r->status >= 400) {
+          const auto j = nlohmann::json::parse(r->body, nullptr, false);
+          ++totals.why[kind + ": " + std::to_string(r->status) + " " +
+                       (j.is_object() ? j.value("message", std::string()) : r->body)];
+        }
         totals.latency_ms[kind].push_back(ms);
         if (kind == "add" && r->status == 201) {
           const auto j = nlohmann::json::parse(r->body, nullptr, false);
@@ -202,6 +209,7 @@ double drive(int port, int clients, double seconds, Mix mix, const std::vector<s
 
 std::vector<int> parse_list(const std::string& text) {
   std::vector<int> out;
+  if (text == "none") return out;
   std::stringstream s(text);
   for (std::string item; std::getline(s, item, ',');) out.push_back(std::stoi(item));
   return out;
@@ -323,37 +331,40 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   }
 
-  // 2. Mixed traffic.
-  Totals mixed;
-  double rate = 0;
-  {
-    Serve server(gallery, {}, work);
-    rate = drive(server.port(), clients, duration, Mix::front_door, photos, mixed);
-  }
+  // 2. Mixed traffic (--duration 0 skips it).
   int five_hundreds = 0;
-  for (const auto& [status, n] : mixed.statuses) five_hundreds += status >= 500 ? n : 0;
   std::size_t missing = 0, resurrected = 0;
-  bool integrity = false;
-  {
-    Gallery g = Gallery::open(gallery);
-    for (const auto id : mixed.added) missing += g.face(id).has_value() ? 0 : 1;
-    for (const auto id : mixed.deleted) resurrected += g.face(id).has_value() ? 1 : 0;
-    integrity = g.check_integrity().ok;
+  bool integrity = true;
+  if (duration > 0) {
+    Totals mixed;
+    double rate = 0;
+    {
+      Serve server(gallery, {}, work);
+      rate = drive(server.port(), clients, duration, Mix::front_door, photos, mixed);
+    }
+    for (const auto& [status, n] : mixed.statuses) five_hundreds += status >= 500 ? n : 0;
+    {
+      Gallery g = Gallery::open(gallery);
+      for (const auto id : mixed.added) missing += g.face(id).has_value() ? 0 : 1;
+      for (const auto id : mixed.deleted) resurrected += g.face(id).has_value() ? 1 : 0;
+      integrity = g.check_integrity().ok;
+    }
+    std::printf("\n%d clients, %.0f s, 80%% recognize / 15%% add / 5%% delete: %.2f requests/s\n\n",
+                clients, duration, rate);
+    std::printf("| request | count | p50 ms | p95 ms | p99 ms |\n|---|---|---|---|---|\n");
+    for (const auto& [kind, v] : mixed.latency_ms) {
+      std::printf("| %s | %zu | %.0f | %.0f | %.0f |\n", kind.c_str(), v.size(), percentile(v, 0.5),
+                  percentile(v, 0.95), percentile(v, 0.99));
+    }
+    std::printf("\nstatuses:");
+    for (const auto& [status, n] : mixed.statuses) std::printf(" %d x%d", status, n);
+    std::printf(
+        "; no answer: %d; 5xx: %d; acknowledged adds missing afterwards: %zu of %zu; "
+        "deleted faces back: %zu; integrity check: %s\n",
+        mixed.failures, five_hundreds, missing, mixed.added.size(), resurrected,
+        integrity ? "ok" : "FAILED");
+    for (const auto& [what, n] : mixed.why) std::printf("  %dx %s\n", n, what.c_str());
   }
-  std::printf("\n%d clients, %.0f s, 80%% recognize / 15%% add / 5%% delete: %.2f requests/s\n\n",
-              clients, duration, rate);
-  std::printf("| request | count | p50 ms | p95 ms | p99 ms |\n|---|---|---|---|---|\n");
-  for (const auto& [kind, v] : mixed.latency_ms) {
-    std::printf("| %s | %zu | %.0f | %.0f | %.0f |\n", kind.c_str(), v.size(), percentile(v, 0.5),
-                percentile(v, 0.95), percentile(v, 0.99));
-  }
-  std::printf("\nstatuses:");
-  for (const auto& [status, n] : mixed.statuses) std::printf(" %d x%d", status, n);
-  std::printf(
-      "; no answer: %d; 5xx: %d; acknowledged adds missing afterwards: %zu of %zu; "
-      "deleted faces back: %zu; integrity check: %s\n",
-      mixed.failures, five_hundreds, missing, mixed.added.size(), resurrected,
-      integrity ? "ok" : "FAILED");
 
   // 3. kill -9 while writing.
   std::set<std::int64_t> acknowledged;

@@ -351,9 +351,10 @@ async function refreshInfo() {
   try {
     state.info = await api("GET", "/api/v1/info");
     const g = state.info.gallery;
-    $("#gallery-info").textContent =
-      `${g.people} people, ${g.faces} faces · ${state.info.embedder.name}` +
-      (state.info.auth_required ? " · keys required" : "");
+    $("#gallery-info").textContent = !g
+      ? "this server needs an API key: paste one on the right"
+      : `${g.people} people, ${g.faces} faces · ${state.info.embedder.name}` +
+        (state.info.auth_required ? " · keys required" : "");
   } catch (e) {
     $("#gallery-info").textContent = `server not reachable: ${e.message}`;
   }
@@ -377,11 +378,17 @@ async function start() {
   $("#api-key").addEventListener("change", (e) => {
     localStorage.setItem("clipface-key", e.target.value.trim());
     if (state.events) state.events.abort();
-    refreshInfo();
+    refreshInfo().then(() => {
+      if (state.info && state.info.vote && !state.file) {
+        state.threshold = state.info.vote.threshold;
+        $("#threshold").value = state.threshold;
+        $("#threshold-value").textContent = state.threshold.toFixed(2);
+      }
+    });
   });
   document.querySelectorAll("#tabs button").forEach((b) => (b.onclick = () => openTab(b.dataset.tab)));
   await refreshInfo();
-  state.threshold = state.info ? state.info.vote.threshold : 0.35;
+  state.threshold = state.info && state.info.vote ? state.info.vote.threshold : 0.35;
   $("#threshold").value = state.threshold;
   $("#threshold-value").textContent = state.threshold.toFixed(2);
   $("#threshold").addEventListener("input", onThreshold);

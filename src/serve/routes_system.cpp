@@ -106,7 +106,14 @@ std::vector<Route> system_routes(Service& s) {
          c.res.status = 200;
          c.res.set_content(s.metrics().render(), "text/plain; version=0.0.4");
        }},
-      {"GET", "/api/v1/info", std::nullopt, [&s](Call& c) { send_json(c.res, 200, info(s)); }},
+      // Open, so that the page can learn whether it needs a key; the rest only with one.
+      {"GET", "/api/v1/info", std::nullopt,
+       [&s](Call& c) {
+         const bool may_see =
+             !s.auth_required() || s.keys().authenticate(c.req.get_header_value("x-api-key"));
+         send_json(c.res, 200,
+                   may_see ? info(s) : json{{"service", "clipface"}, {"auth_required", true}});
+       }},
       {"GET", "/openapi.json", std::nullopt, [&s](Call& c) { send_asset(s, c, "openapi.json"); }},
       {"GET", "/", std::nullopt, [&s](Call& c) { send_asset(s, c, "index.html"); }},
       {"GET", "/ui/{file}", std::nullopt,

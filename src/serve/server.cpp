@@ -142,6 +142,7 @@ struct Server::Impl {
   std::unique_ptr<httplib::Server> http;
   std::vector<Route> routes;
   int port = 0;
+  int listen_socket = -1;
   std::atomic<bool> stop_requested = false;
   std::atomic<bool> running = false;
 
@@ -229,6 +230,11 @@ void Server::Impl::install() {
   h.set_keep_alive_max_count(1000);
   // Bodies of routes without a content reader (GET, DELETE) are read by httplib up to this.
   h.set_payload_max_length(limit);
+  // httplib's own options (address reuse), and the listening socket kept, for bind().
+  h.set_socket_options([this](socket_t sock) {
+    httplib::default_socket_options(sock);
+    listen_socket = sock;
+  });
 
   // Too large by its own headers: answered before any of the body is read.
   h.set_pre_routing_handler([this, limit](const httplib::Request& req, httplib::Response& res) {
@@ -356,6 +362,9 @@ void Server::bind() {
                      " (address in use, not an address of this machine, or not allowed)");
   }
   s.port = port;
+  // httplib listens with a backlog of 5: clients connecting at once beyond that wait for SYN
+  // retries (seconds). Listening again on the same socket raises it.
+  if (s.listen_socket >= 0) ::listen(s.listen_socket, SOMAXCONN);
 }
 
 int Server::port() const {

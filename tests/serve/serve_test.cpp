@@ -466,6 +466,8 @@ TEST_F(ServeTest, KeysAndScopes) {
   // Open routes need no key.
   EXPECT_EQ(anonymous.Get("/healthz")->status, 200);
   EXPECT_EQ(body_json(anonymous.Get("/api/v1/info"))["auth_required"], true);
+  EXPECT_FALSE(body_json(anonymous.Get("/api/v1/info")).contains("embedder"));  // only with a key
+  EXPECT_EQ(body_json(kiosk.Get("/api/v1/info"))["embedder"]["name"], "dlib-resnet-v1");
 
   // Keys over HTTP (admin): created with their secret shown once, listed without, revoked.
   auto r =
