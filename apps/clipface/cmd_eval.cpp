@@ -27,6 +27,7 @@ struct EvalArgs {
   std::string crop_style;
   bool flip = false;
   std::string device = "cpu";
+  std::string precision = "auto";
   bool json = false;
   std::string report;
   std::string output = ".";
@@ -90,6 +91,8 @@ void add_common(CLI::App& sub, EvalArgs& a, bool several_embedders) {
   sub.add_option("--crop-style", a.crop_style, "tight | loose (CLIP embedders)");
   sub.add_flag("--flip", a.flip, "average the embedding of the mirrored crop in (test-time flip)");
   sub.add_option("--device", a.device, "cpu | cuda");
+  sub.add_option("--precision", a.precision, "CLIP: auto (bf16 where native) | fp32 | bf16")
+      ->check(CLI::IsMember({"auto", "fp32", "bf16"}));
   sub.add_option("--max-people", a.max_people, "use only the first N people (sorted by name)");
   a.policy.add_to(sub);
 }
@@ -192,6 +195,7 @@ eval::ProtocolOptions to_options(const EvalArgs& a, const std::string& embedder,
   o.embedder.crop_style = a.crop_style;
   o.embedder.flip_average = a.flip;
   o.embedder.runtime.device = parse_device(a.device);
+  o.embedder.runtime.precision = parse_precision(a.precision);
   o.embed.detector.kind = a.detector;
   o.embed.detector.model = a.detector_model;
   o.embed.detector.score_threshold = a.score_threshold;

@@ -6,16 +6,17 @@
 #include <atomic>
 #include <cstdlib>
 
+#include "clipface/cpu.hpp"
 #include "clipface/errors.hpp"
+#include "clipface/gallery.hpp"
 
 namespace clipface::gallery_detail {
 namespace {
 
-// __builtin_cpu_supports also checks that the OS saves the AVX-512 registers (XCR0).
+// cpu_info() also checks that the OS saves the AVX-512 registers (XCR0).
 bool cpu_has_vnni() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512vnni");
+  const CpuInfo& cpu = cpu_info();
+  return cpu.avx512f && cpu.avx512bw && cpu.avx512_vnni;
 }
 
 Int8Isa initial_isa() {
@@ -58,3 +59,11 @@ std::string to_string(Int8Isa isa) {
 }
 
 }  // namespace clipface::gallery_detail
+
+namespace clipface {
+
+std::string int8_kernels_in_use() {
+  return gallery_detail::to_string(gallery_detail::int8_isa());
+}
+
+}  // namespace clipface
