@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstddef>
+#include <filesystem>
 #include <memory>
 #include <opencv2/core.hpp>
 #include <optional>
@@ -33,7 +34,7 @@ std::string to_string(Level level);
 // What a level allows. Every bound is enforced on the 8-bit output, pixel for pixel.
 struct Budget {
   int max_linf = 0;         // largest change of any channel of any pixel, in 8-bit levels
-  double max_dssim = 0;     // largest DSSIM over the face region; 0 = no DSSIM bound
+  double max_dssim = -1;    // largest DSSIM over the face region; < 0 = no DSSIM bound
   int steps = 0;            // PGD iterations
   double dssim_weight = 0;  // weight of the DSSIM term in the objective (lowkey's penalty)
 };
@@ -84,6 +85,12 @@ struct PoolImage {
   cv::Mat image;
   Face face;
 };
+
+// The photos of DIR/<person>/* with the face of each (nearest the centre), at most `max_people`
+// people (first by name; 0 = all). Unreadable photos and photos without a face are left out.
+// InputError when no face is found at all.
+std::vector<PoolImage> read_target_pool(const std::filesystem::path& dir, const Detector& detector,
+                                        std::size_t max_people = 0);
 
 class Cloaker {
  public:

@@ -185,15 +185,8 @@ CloakEvalOutput run_cloak_eval(const fs::path& dir, const CloakEvalOptions& o) {
                      " or more photos with a face in " + dir.string());
   }
   if (!o.targets.empty()) {
-    for (const auto& t : eval::list_labelled_images(o.targets)) {
-      if (pool_people.size() >= o.max_target_people && !pool_people.count(t.person)) continue;
-      const cv::Mat picture = load_image(t.path);
-      const auto found = detector->detect(picture);
-      const int chosen = pick_face(found, picture.size(), o.embed.pick);
-      if (chosen < 0) continue;
-      pool_people.insert(t.person);
-      pool.push_back({t.person, picture, found[static_cast<std::size_t>(chosen)]});
-    }
+    pool = read_target_pool(o.targets, *detector, o.max_target_people);
+    for (const auto& p : pool) pool_people.insert(p.person);
   }
   const bool need_fawkes =
       std::find(o.methods.begin(), o.methods.end(), Method::fawkes) != o.methods.end();

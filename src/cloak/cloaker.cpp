@@ -113,6 +113,7 @@ Budget default_budget(Method method, Level level) {
   } else {
     constexpr int linf[] = {4, 8, 12};
     constexpr int steps[] = {40, 80, 150};
+    b.max_dssim = -1;  // LowKey bounds perception by its penalty only
     b.max_linf = linf[i];
     b.steps = steps[i];
     b.dssim_weight = 5.0;
@@ -353,14 +354,14 @@ void Cloaker::Impl::project(Work& w) const {
   const double eps = budget.max_linf / 255.0;
   w.delta = w.delta.clamp(-eps, eps);
   w.delta = (w.clean + w.delta).clamp(0, 1) - w.clean;
-  if (budget.max_dssim > 0)
+  if (budget.max_dssim >= 0)
     w.delta = scale_into_dssim(w.clean, w.delta, budget.max_dssim, /*quantize=*/false);
 }
 
 CloakResult Cloaker::Impl::finish(Work& w) const {
   torch::NoGradGuard no_grad;
   torch::Tensor delta = w.best_delta;
-  if (budget.max_dssim > 0) delta = scale_into_dssim(w.clean, delta, budget.max_dssim, true);
+  if (budget.max_dssim >= 0) delta = scale_into_dssim(w.clean, delta, budget.max_dssim, true);
   const torch::Tensor cloaked = quantize((w.clean + delta).clamp(0, 1));
   CloakResult r;
   r.name = w.input->name;
@@ -440,7 +441,13 @@ std::vector<CloakResult> Cloaker::cloak(const std::vector<CloakInput>& inputs) c
       const auto grads = torch::autograd::grad({loss}, deltas);
       for (std::size_t i = 0; i < batch.size(); ++i) {
         torch::NoGradGuard no_grad;
-        batch[i].delta = batch[i].delta.detach() - alpha * grads[i].sign();
+        // LowKey's budget is L_inf, for which the signed gradient is the steepest step. Fawkes'
+        // is DSSIM: a step proportional to the gradient (its largest entry moving alpha) spends
+        // the structural budget on the pixels that move the features most, not evenly.
+        const torch::Tensor& g = grads[i];
+        const torch::Tensor step =
+            fawkes ? g / g.abs().max().clamp_min(1e-12) : g.sign();
+        batch[i].delta = batch[i].delta.detach() - alpha * step;
         s.project(batch[i]);
       }
     }

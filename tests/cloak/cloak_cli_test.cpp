@@ -27,6 +27,9 @@ struct Cli {
   std::string home = testing::make_models_home(tmp / "home");
 
   testing::CommandResult run(std::vector<std::string> args) {
+    if (args[0] == "cloak" || (args.size() > 1 && args[1] == "cloak")) {
+      args.insert(args.end(), {"--threads", "1"});  // ctest runs tests side by side
+    }
     return run_cli(args, {home});
   }
   std::size_t files_in(const fs::path& dir) {

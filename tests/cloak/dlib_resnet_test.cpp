@@ -192,3 +192,4 @@ TEST(DlibResnet, RefusesAFileThatIsNotTheNetwork) {
 
 }  // namespace
 }  // namespace clipface::cloak
+
