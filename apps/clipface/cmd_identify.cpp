@@ -12,6 +12,7 @@
 #include "clipface/image.hpp"
 #include "clipface/recognizer.hpp"
 #include "command.hpp"
+#include "inputs.hpp"
 #include "pipeline_args.hpp"
 
 namespace clipface::app {
@@ -29,21 +30,11 @@ struct IdentifyArgs {
   std::string classifier;
   float min_confidence = finetune::kDefaultMinConfidence;
   PipelineArgs pipeline;
+  InputPolicy policy;
 };
 
-std::vector<fs::path> expand_inputs(const std::vector<std::string>& inputs) {
-  std::vector<fs::path> files;
-  for (const auto& input : inputs) {
-    if (fs::is_directory(input)) {
-      for (auto& f : list_images(input, true)) files.push_back(std::move(f));
-    } else {
-      files.emplace_back(input);  // a missing file is reported when it is read
-    }
-  }
-  return files;
-}
-
-nlohmann::json face_json(const fs::path& file, std::size_t index, const NamedFace& named) {
+nlohmann::json face_json(const fs::path& file, cv::Size image, std::size_t index,
+                         const NamedFace& named) {
   const auto& f = named.face;
   nlohmann::json landmarks = nlohmann::json::array();
   for (const auto& p : f.landmarks) landmarks.push_back({p.x, p.y});
@@ -52,17 +43,17 @@ nlohmann::json face_json(const fs::path& file, std::size_t index, const NamedFac
     neighbours.push_back({{"person", n.person}, {"cosine", n.cosine}, {"distance", n.l2}});
   }
   const auto& d = named.decision;
-  return {{"file", file.string()},
-          {"face", index},
-          {"box", {f.box.x, f.box.y, f.box.width, f.box.height}},
-          {"landmarks", landmarks},
-          {"detector_score", f.score},
-          {"label", d.label},
-          {"score", d.score},
-          {"distance", l2_from_cosine(d.score)},
-          {"votes", d.votes},
-          {"voters", d.voters},
-          {"neighbours", neighbours}};
+  nlohmann::json out{{"file", file.string()}, {"face", index}};
+  add_box_fields(out, f, image);
+  out.update({{"landmarks", landmarks},
+              {"detector_score", f.score},
+              {"label", d.label},
+              {"score", d.score},
+              {"distance", l2_from_cosine(d.score)},
+              {"votes", d.votes},
+              {"voters", d.voters},
+              {"neighbours", neighbours}});
+  return out;
 }
 
 const bool registered = register_command(
@@ -86,10 +77,15 @@ const bool registered = register_command(
                      "with --classifier: Unknown below this softmax confidence")
           ->check(CLI::Range(0.0, 1.0));
       args->pipeline.add_to(app);
+      args->policy.add_to(app);
       return [args]() {
+        const std::vector<fs::path> files = expand_image_inputs(args->inputs);
+        if (files.empty()) throw InputError("no image files in the folders given");
+        SkipList skips;
+        if (args->policy.strict) require_readable_images(files);
         const Gallery gallery = Gallery::open(args->gallery, GalleryMode::read);
-        const FacePipeline pipeline(args->pipeline.options(embedder_spec_for(gallery.model()),
-                                                           gallery.model().crop_style));
+        const FacePipeline pipeline(
+            args->pipeline.options(embedder_spec_for(gallery.model()), gallery.model().crop_style));
         KnnVote rule = default_vote(gallery.model());
         if (args->k1 > 0) rule.k1 = args->k1;
         if (args->k2 > 0) rule.k2 = args->k2;
@@ -112,21 +108,26 @@ const bool registered = register_command(
           std::printf("%-40s %4s  %-24s %7s %8s %5s  %s\n", "file", "face", "label", "cosine",
                       "distance", "votes", "box");
         }
-        int failures = 0;
-        int exit_code = 0;
-        for (const auto& file : expand_inputs(args->inputs)) {
+        for (const auto& file : files) {
           Identification result;
           try {
             result = recognizer.identify_file(file);
           } catch (const ImageError& e) {
-            std::fprintf(stderr, "clipface: error: %s\n", e.what());
-            ++failures;
-            exit_code = e.exit_code();
+            skips.skip(file.string(), e.reason(), e.exit_code());
+            if (args->json) {
+              std::printf("%s\n", nlohmann::json{{"file", file.string()},
+                                                 {"skipped", e.reason()},
+                                                 {"code", e.exit_code()}}
+                                      .dump()
+                                      .c_str());
+            }
             continue;
           }
+          skips.use();
           if (result.faces.empty()) {
             if (args->json) {
-              std::printf("%s\n", nlohmann::json{{"file", file.string()}, {"faces", 0}}.dump().c_str());
+              std::printf("%s\n",
+                          nlohmann::json{{"file", file.string()}, {"faces", 0}}.dump().c_str());
             } else {
               std::printf("%-40s %4s  (no face)\n", file.filename().string().c_str(), "-");
             }
@@ -134,9 +135,9 @@ const bool registered = register_command(
           for (std::size_t i = 0; i < result.faces.size(); ++i) {
             const auto& named = result.faces[i];
             if (args->json) {
-              std::printf("%s\n", face_json(file, i, named).dump().c_str());
+              std::printf("%s\n", face_json(file, result.size, i, named).dump().c_str());
             } else {
-              const auto& b = named.face.box;
+              const auto b = clip_box(named.face.box, result.size);
               std::printf("%-40s %4zu  %-24s %7.3f %8.3f %5d  %.0f,%.0f %.0fx%.0f\n",
                           file.filename().string().c_str(), i, named.decision.label.c_str(),
                           named.decision.score, l2_from_cosine(named.decision.score),
@@ -156,10 +157,8 @@ const bool registered = register_command(
           }
           std::fflush(stdout);
         }
-        if (failures > 0 && args->inputs.size() > 1) {
-          std::fprintf(stderr, "clipface: %d image(s) could not be read\n", failures);
-        }
-        return exit_code;
+        skips.print_summary("images");
+        return skips.exit_code(args->policy);
       };
     });
 

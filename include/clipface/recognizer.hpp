@@ -58,28 +58,60 @@ struct PersonImages {
 std::vector<PersonImages> list_people(const std::filesystem::path& dir);
 
 struct EnrollOptions {
-  bool store_crops = true;        // keep the aligned crop PNG beside each face
-  bool skip_enrolled = true;      // images already in the gallery (same content) are skipped
+  bool store_crops = true;    // keep the aligned crop PNG beside each face
+  bool skip_enrolled = true;  // images already in the gallery (same content) are not added again
   bool progress = true;
+  // All or nothing: every image is looked at before anything is written; when any is skipped,
+  // nothing is written and SkippedInputsError lists them all. Holds the run's faces in memory.
+  bool strict = false;
 };
 
+// An image that was not used, and the exit code the CLI gives it (README, "Exit codes").
 struct SkippedImage {
   std::filesystem::path path;
-  std::string reason;  // "no face", "2 faces", "already enrolled", or the ImageError message
+  std::string reason;  // "no face", "2 faces", or the ImageError message
+  int exit_code = 2;   // 3: unreadable image (ImageError), 2: bad data (no face, several faces)
 };
 
 struct EnrollReport {
-  int people = 0;           // people with at least one face enrolled in this run
-  int images = 0;           // images looked at
-  int faces = 0;            // faces enrolled
+  int people = 0;  // people with at least one face enrolled in this run
+  int images = 0;  // images looked at
+  int faces = 0;   // faces enrolled
   std::vector<SkippedImage> skipped;
+  std::vector<std::filesystem::path> already_enrolled;  // same content already in the gallery
+  bool written = false;                                 // something was committed to the gallery
   double seconds = 0;
 };
 
+// The gallery an enrollment writes to: an open one, or one created for the pipeline's embedder at
+// the first write, so that a call that enrolls nothing leaves no gallery behind.
+class GalleryTarget {
+ public:
+  explicit GalleryTarget(Gallery& gallery) : gallery_(&gallery) {}
+  GalleryTarget(std::filesystem::path dir, GalleryOptions options)
+      : dir_(std::move(dir)), options_(std::move(options)) {}
+
+  const Gallery* existing() const { return gallery_; }  // nullptr until created
+  Gallery& for_writing(const EmbedderInfo& model);      // creates the gallery on first call
+
+ private:
+  Gallery* gallery_ = nullptr;
+  std::unique_ptr<Gallery> created_;
+  std::filesystem::path dir_;
+  GalleryOptions options_;
+};
+
 // Enrolls the images of each person with exactly one face; one transaction per person, so an
-// interrupted run keeps every person it finished and a rerun picks up the rest.
-EnrollReport enroll_people(Gallery& gallery, const FacePipeline& pipeline,
+// interrupted run keeps every person it finished and a rerun picks up the rest (strict: one
+// transaction for the whole run, and none when an image is skipped).
+EnrollReport enroll_people(GalleryTarget& target, const FacePipeline& pipeline,
                            const std::vector<PersonImages>& people, const EnrollOptions& options);
+inline EnrollReport enroll_people(Gallery& gallery, const FacePipeline& pipeline,
+                                  const std::vector<PersonImages>& people,
+                                  const EnrollOptions& options) {
+  GalleryTarget target(gallery);
+  return enroll_people(target, pipeline, people, options);
+}
 
 // A face of an image, named.
 struct NamedFace {
