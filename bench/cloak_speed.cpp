@@ -2,6 +2,7 @@
 // by the models' own inference path measured in the same run.
 //
 //   build/bench/cloak_speed [--repeats 3] [--models dlib[,clip-random:ViT-B-32]] [--steps N]
+//                           [--threads 1]
 //
 // The face: LFW's Colin_Powell_0038 aligned to a 224x224 loose crop (what Fawkes resizes its
 // faces to), cloaked as a picture of its own (detection, alignment and the budget checks
@@ -51,6 +52,7 @@ int main(int argc, char** argv) {
   int repeats = 3;
   int steps = -1;
   std::string models = "dlib";
+  int threads = 1;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--repeats" && i + 1 < argc) {
@@ -59,6 +61,8 @@ int main(int argc, char** argv) {
       models = argv[++i];
     } else if (arg == "--steps" && i + 1 < argc) {
       steps = std::atoi(argv[++i]);
+    } else if (arg == "--threads" && i + 1 < argc) {
+      threads = std::atoi(argv[++i]);
     } else {
       std::fprintf(stderr, "unknown option %s\n", arg.c_str());
       return 2;
@@ -85,7 +89,9 @@ int main(int argc, char** argv) {
     // Baseline: one inference embedding of the face per model, summed over the models.
     std::vector<double> base;
     std::vector<std::unique_ptr<Embedder>> embedders;
-    for (const auto& s : specs) embedders.push_back(make_embedder(s));
+    EmbedderOptions embedder_options;
+    embedder_options.runtime.threads = threads;
+    for (const auto& s : specs) embedders.push_back(make_embedder(s, embedder_options));
     for (int r = 0; r < std::max(5, repeats); ++r) {
       const auto t0 = Clock::now();
       for (const auto& e : embedders) e->embed(face224, {faces[0]});
@@ -93,7 +99,7 @@ int main(int argc, char** argv) {
     }
     const double baseline = median(base);
 
-    std::vector<PoolImage> pool;
+    std::vector<cloak::PoolImage> pool;
     for (const char* photo : {"Aaron_Sorkin/Aaron_Sorkin_0001.jpg", "Abdullah_Gul/Abdullah_Gul_0013.jpg",
                               "Adam_Sandler/Adam_Sandler_0001.jpg"}) {
       const fs::path p = shared_dir() / "data/faces/lfw-view1" / photo;
@@ -102,8 +108,8 @@ int main(int argc, char** argv) {
       const auto f = detector->detect(image);
       if (!f.empty()) pool.push_back({person, image, f[0]});
     }
-    std::printf("cloak_speed: one 224x224 face, models %s, %d repeats (median)\n", models.c_str(),
-                repeats);
+    std::printf("cloak_speed: one 224x224 face, models %s, %d threads, %d repeats (median)\n",
+                models.c_str(), threads, repeats);
     std::printf("baseline: inference embedding of the face %.4f s\n\n", baseline);
     std::printf("| method | level | steps | s / face | x embedding | linf | dssim | psnr dB |\n");
     std::printf("|---|---|---:|---:|---:|---:|---:|---:|\n");
@@ -114,6 +120,7 @@ int main(int argc, char** argv) {
         o.level = level;
         o.models = specs;
         o.progress = false;
+        o.runtime.threads = threads;
         if (steps >= 0) o.steps = steps;
         cloak::Cloaker cloaker(o);
         if (method == cloak::Method::fawkes) cloaker.set_target_pool(pool);

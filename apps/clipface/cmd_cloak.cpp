@@ -1,7 +1,7 @@
 // clipface cloak IMG... --out DIR: Fawkes- or LowKey-style cloaks made with the gradients of real
 // models; each cloaked picture keeps its base name as PNG (and JPEG on request). Every input is
-// read and checked before any model work, every file is written whole (temporary name, rename),
-// and stdout carries only the results.
+// read and checked before any model work (the CLI's rule for skipped inputs, inputs.hpp), every
+// file is written whole (temporary name, rename), and stdout carries only the results.
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -20,15 +20,13 @@
 #include "clipface/image.hpp"
 #include "clipface/paths.hpp"
 #include "command.hpp"
+#include "inputs.hpp"
 
 namespace clipface::app {
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-// Exit code when some inputs were cloaked and others skipped (each skip has its stderr line).
-constexpr int kPartialExit = 10;
 
 struct CloakArgs {
   std::vector<std::string> inputs;
@@ -45,8 +43,7 @@ struct CloakArgs {
   int batch = 4;
   bool separate_targets = false;
   bool json = false;
-  bool strict = false;
-  bool quiet = false;
+  InputPolicy policy;
   int threads = 0;
   DetectorOptions detector;
 };
@@ -58,24 +55,6 @@ std::vector<std::string> split_commas(const std::string& text) {
     if (!item.empty()) out.push_back(item);
   return out;
 }
-
-// Files as given; folders contribute their images (not recursively).
-std::vector<fs::path> expand_inputs(const std::vector<std::string>& inputs) {
-  std::vector<fs::path> out;
-  for (const auto& in : inputs) {
-    if (fs::is_directory(in)) {
-      for (const auto& p : list_images(in, false)) out.push_back(p);
-    } else {
-      out.emplace_back(in);
-    }
-  }
-  return out;
-}
-
-struct Skip {
-  std::string path, reason;
-  int code;
-};
 
 cloak::CloakOptions to_options(const CloakArgs& a) {
   cloak::CloakOptions o;
@@ -90,7 +69,6 @@ cloak::CloakOptions to_options(const CloakArgs& a) {
   o.batch_size = a.batch;
   o.separate_targets = a.separate_targets;
   o.runtime.threads = a.threads;
-  o.progress = !a.quiet;
   return o;
 }
 
@@ -117,49 +95,47 @@ int run(const CloakArgs& a) {
         "dissimilar target identity from");
   }
   const fs::path out_dir(a.out);
-  const auto files = expand_inputs(a.inputs);
+  const auto files = expand_image_inputs(a.inputs);
   if (files.empty()) throw InputError("no input images");
 
-  // Read and check everything first: a skip is known before anything is written.
+  // Read and check everything first: every skip is known before anything is written.
   const auto detector = make_detector(a.detector);
-  std::vector<cloak::CloakInput> inputs;
-  std::vector<Skip> skips;
+  cloak::Cloaker cloaker(options);
+  std::vector<cloak::CloakInput> usable;
+  std::vector<SkippedInputsError::Input> refused;
   std::set<std::string> names;
   for (const auto& file : files) {
     const std::string stem = file.stem().string();
     if (!names.insert(stem).second)
       throw InputError("two inputs would both be written as " + stem + ".png: " + file.string());
-    if (fs::exists(out_dir / (stem + ".png")) &&
+    if (fs::exists(out_dir / (stem + ".png")) && fs::exists(file) &&
         fs::equivalent(out_dir / (stem + ".png"), file)) {
       throw InputError("the cloaked picture would overwrite its input: " + file.string());
     }
+    cloak::CloakInput in{file.string(), {}, {}};
     try {
-      cloak::CloakInput in{file.string(), load_image(file), {}};
-      in.faces = detector->detect(in.image);
-      inputs.push_back(std::move(in));
+      in.image = load_image(file);
     } catch (const ImageError& e) {
-      skips.push_back({file.string(), e.what(), e.exit_code()});
+      refused.push_back({file.string(), e.reason(), e.exit_code()});
+      continue;
     }
-  }
-  cloak::Cloaker cloaker(options);
-  std::vector<cloak::CloakInput> usable;
-  for (auto& in : inputs) {
-    const std::string why = cloaker.check(in);
-    if (why.empty()) {
-      usable.push_back(std::move(in));
-    } else {
-      skips.push_back({in.name, why, InputError("").exit_code()});
+    in.faces = detector->detect(in.image);
+    if (const std::string why = cloaker.check(in); !why.empty()) {
+      refused.push_back({file.string(), why, InputError("").exit_code()});
+      continue;
     }
+    usable.push_back(std::move(in));
   }
-  for (const auto& s : skips) std::fprintf(stderr, "clipface: skipped %s: %s\n", s.path.c_str(), s.reason.c_str());
-  if (!skips.empty() && (a.strict || usable.empty())) {
-    const std::string what = a.strict ? "--strict: " + std::to_string(skips.size()) +
-                                            " input(s) cannot be cloaked; nothing was written"
-                                      : "no input could be cloaked; nothing was written";
-    if (skips.front().code == ImageError("").exit_code()) throw ImageError(what);
-    throw InputError(what);
+  if (a.policy.strict && !refused.empty()) throw SkippedInputsError(refused, files.size());
+  SkipList skips;
+  for (const auto& r : refused) skips.skip(r.path, r.reason, r.exit_code);
+  skips.use(usable.size());
+  if (usable.empty()) {
+    skips.print_summary("images");
+    return skips.exit_code(a.policy);
   }
-  if (options.method == cloak::Method::fawkes) cloaker.set_target_pool(cloak::read_target_pool(a.targets, *detector));
+  if (options.method == cloak::Method::fawkes)
+    cloaker.set_target_pool(cloak::read_target_pool(a.targets, *detector));
   if (cloaker.random_weights()) std::fprintf(stderr, "clipface: %s\n", eval::kRandomWeightsWarning);
 
   const auto results = cloaker.cloak(usable);
@@ -205,7 +181,11 @@ int run(const CloakArgs& a) {
                                      "shift (1-cos)", "target", "seconds"},
                                     rows);
   }
-  return skips.empty() ? 0 : kPartialExit;
+  if (a.json) {
+    for (const auto& skip : skips.json()) std::cout << json{{"skipped", skip}}.dump() << "\n";
+  }
+  skips.print_summary("images");
+  return skips.exit_code(a.policy);
 }
 
 const bool registered = register_command(
@@ -235,8 +215,7 @@ const bool registered = register_command(
       app.add_flag("--separate-targets", a->separate_targets,
                    "fawkes: a target per image instead of one for all inputs");
       app.add_flag("--json", a->json, "one JSON object per cloaked picture on stdout");
-      app.add_flag("--strict", a->strict, "fail, writing nothing, when any input is skipped");
-      app.add_flag("--quiet", a->quiet, "no progress on stderr");
+      a->policy.add_to(app);
       app.add_option("--threads", a->threads, "LibTorch threads (0 = all cores)");
       app.add_option("--detector", a->detector.kind, "yunet | scrfd")->capture_default_str();
       app.add_option("--detector-model", a->detector.model, "detector model file");

@@ -248,7 +248,7 @@ struct CloakEvalArgs {
   double blur_sigma = 1.0;
   std::string output = ".";
   std::string detector = "yunet", detector_model, cache;
-  bool no_cache = false, json = false, quiet = false;
+  bool no_cache = false, json = false;
   int threads = 0;
 };
 
@@ -279,7 +279,6 @@ void add_cloak_eval(CLI::App& app, const std::shared_ptr<CloakEvalArgs>& a,
   sub->add_flag("--no-cache", a->no_cache, "compute every clean embedding again");
   sub->add_option("--threads", a->threads, "LibTorch threads (0 = all cores)");
   sub->add_flag("--json", a->json, "print JSON instead of tables");
-  sub->add_flag("--quiet", a->quiet, "no progress on stderr");
   sub->callback([active] { *active = "cloak"; });
 }
 
@@ -303,7 +302,6 @@ int run_cloak_eval(const CloakEvalArgs& a) {
   if (!a.cache.empty()) o.embed.cache_dir = a.cache;
   o.embed.use_cache = !a.no_cache;
   o.runtime.threads = a.threads;
-  o.progress = !a.quiet;
   const auto out = cloak::run_cloak_eval(a.dir, o);
   if (a.json) {
     std::cout << out.json.dump(2) << "\n";

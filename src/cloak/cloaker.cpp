@@ -442,11 +442,12 @@ std::vector<CloakResult> Cloaker::cloak(const std::vector<CloakInput>& inputs) c
       for (std::size_t i = 0; i < batch.size(); ++i) {
         torch::NoGradGuard no_grad;
         // LowKey's budget is L_inf, for which the signed gradient is the steepest step. Fawkes'
-        // is DSSIM: a step proportional to the gradient (its largest entry moving alpha) spends
-        // the structural budget on the pixels that move the features most, not evenly.
+        // is DSSIM: a step proportional to the gradient (scaled so its RMS entry moves alpha,
+        // larger ones clipped by the L_inf cap) spends the structural budget on the pixels that
+        // move the features most, not evenly.
         const torch::Tensor& g = grads[i];
         const torch::Tensor step =
-            fawkes ? g / g.abs().max().clamp_min(1e-12) : g.sign();
+            fawkes ? g / g.pow(2).mean().sqrt().clamp_min(1e-12) : g.sign();
         batch[i].delta = batch[i].delta.detach() - alpha * step;
         s.project(batch[i]);
       }

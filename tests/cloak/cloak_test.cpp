@@ -197,7 +197,8 @@ TEST(CloakEval, BothProtocolsOnASmallSetAndDlibsOwnTop1Drops) {
   testing::make_people_dir(tmp / "people", entries);
   CloakEvalOptions o;
   o.surrogates = {dlib_spec()};
-  o.victims = {dlib_spec()};
+  // The same model under a second spec: a 1x2 transfer matrix (its plumbing) at no extra cloaking.
+  o.victims = {dlib_spec(), dlib_spec() + "/"};
   o.steps = 10;
   o.min_images = 6;
   o.embed.detector.model = shared_path(kYunet).string();
@@ -219,7 +220,7 @@ TEST(CloakEval, BothProtocolsOnASmallSetAndDlibsOwnTop1Drops) {
     }
     cloaked_rows += row["method"] != "clean";
   }
-  EXPECT_EQ(cloaked_rows, 3u * 3u);  // fawkes, lowkey, both x none, jpeg, blur
+  EXPECT_EQ(cloaked_rows, 2u * 3u * 3u);  // 2 victims x (fawkes, lowkey, both) x (none, jpeg, blur)
   // Fawkes' threat model: the cloak made on dlib lowers dlib's own top-1 (LowKey's at these few
   // steps; Fawkes' smaller DSSIM budget needs more of them) and never raises it.
   std::size_t rows = 0;
@@ -233,8 +234,11 @@ TEST(CloakEval, BothProtocolsOnASmallSetAndDlibsOwnTop1Drops) {
       EXPECT_LT(after, before - 0.2);
     }
   }
-  EXPECT_EQ(rows, 2u * 3u);  // fawkes, lowkey x none, jpeg, blur
+  EXPECT_EQ(rows, 2u * 2u * 3u);  // 2 victims x (fawkes, lowkey) x (none, jpeg, blur)
   for (const auto& f : out.files) EXPECT_TRUE(std::filesystem::exists(f)) << f;
+  EXPECT_TRUE(std::filesystem::exists(tmp / "out" / "cloak_transfer_lowkey.png"));
+  EXPECT_TRUE(std::filesystem::exists(tmp / "out" / "cloak_study.png"));
+  EXPECT_TRUE(std::filesystem::exists(tmp / "out" / "cloak_fawkes.png"));
   EXPECT_NE(testing::read_text(tmp / "out" / "cloak_study.csv").find("victim,surrogate"),
             std::string::npos);
 }
