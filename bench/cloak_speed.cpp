@@ -100,8 +100,9 @@ int main(int argc, char** argv) {
     const double baseline = median(base);
 
     std::vector<cloak::PoolImage> pool;
-    for (const char* photo : {"Aaron_Sorkin/Aaron_Sorkin_0001.jpg", "Abdullah_Gul/Abdullah_Gul_0013.jpg",
-                              "Adam_Sandler/Adam_Sandler_0001.jpg"}) {
+    for (const char* photo :
+         {"Aaron_Sorkin/Aaron_Sorkin_0001.jpg", "Abdullah_Gul/Abdullah_Gul_0013.jpg",
+          "Adam_Sandler/Adam_Sandler_0001.jpg"}) {
       const fs::path p = shared_dir() / "data/faces/lfw-view1" / photo;
       const std::string person = fs::path(photo).parent_path().string();
       const cv::Mat image = load_image(p);

@@ -177,9 +177,9 @@ int run(const CloakArgs& a) {
     }
   }
   if (!a.json) {
-    std::cout << eval::format_table({"output", "faces", "linf", "dssim", "psnr_db",
-                                     "shift (1-cos)", "target", "seconds"},
-                                    rows);
+    std::cout << eval::format_table(
+        {"output", "faces", "linf", "dssim", "psnr_db", "shift (1-cos)", "target", "seconds"},
+        rows);
   }
   if (a.json) {
     for (const auto& skip : skips.json()) std::cout << json{{"skipped", skip}}.dump() << "\n";

@@ -64,15 +64,15 @@ struct CloakInput {
 
 struct CloakResult {
   std::string name;
-  cv::Mat image;               // the cloaked picture: 8-bit BGR, the input's size
-  std::size_t faces = 0;       // faces cloaked
-  std::size_t small_faces = 0; // faces below min_face, left as they were
-  cv::Rect region;             // where pixels may have changed
-  int linf = 0;                // measured on the output, 8-bit levels
-  double dssim = 0;            // measured over `region`
-  double psnr = 0;             // dB over `region` (infinity when nothing changed)
-  double psnr_image = 0;       // dB over the whole picture
-  std::string target;          // fawkes: the identity the faces were pulled towards
+  cv::Mat image;                // the cloaked picture: 8-bit BGR, the input's size
+  std::size_t faces = 0;        // faces cloaked
+  std::size_t small_faces = 0;  // faces below min_face, left as they were
+  cv::Rect region;              // where pixels may have changed
+  int linf = 0;                 // measured on the output, 8-bit levels
+  double dssim = 0;             // measured over `region`
+  double psnr = 0;              // dB over `region` (infinity when nothing changed)
+  double psnr_image = 0;        // dB over the whole picture
+  std::string target;           // fawkes: the identity the faces were pulled towards
   // Per model (options().models order): mean over the faces of 1 - cos(clean, cloaked) of the
   // model's embedding of its own crop: what the cloak did to the models it was made on.
   std::vector<double> model_shift;

@@ -34,8 +34,8 @@ struct CloakEvalOptions {
   std::vector<std::string> surrogates{"dlib"};  // each makes its own cloaks
   std::vector<std::string> victims{"dlib"};     // embedder specs measured
   std::optional<int> steps;                     // override of the level's
-  std::size_t min_images = 5;  // people with at least this many photos are evaluated
-  std::size_t max_people = 0;  // 0 = all who qualify (first by name otherwise)
+  std::size_t min_images = 5;          // people with at least this many photos are evaluated
+  std::size_t max_people = 0;          // 0 = all who qualify (first by name otherwise)
   std::size_t max_target_people = 50;  // fawkes' candidate identities: the other people
   std::filesystem::path targets;       // or a folder of other people to take them from
   double enroll_fraction = 0.5;        // Fawkes protocol: share of a person's photos enrolled
@@ -52,8 +52,8 @@ struct CloakEvalOptions {
 
 struct CloakEvalOutput {
   nlohmann::json json;
-  std::string text;                           // the printed tables
-  std::vector<std::filesystem::path> files;   // CSV and PNG written
+  std::string text;                          // the printed tables
+  std::vector<std::filesystem::path> files;  // CSV and PNG written
 };
 
 // Throws InputError for bad options or a folder with too few people, ModelError for models.

@@ -75,7 +75,9 @@ std::string fmt(double v, int digits = 3) {
   return buf;
 }
 
-std::string pct(double v) { return fmt(100.0 * v, 2) + "%"; }
+std::string pct(double v) {
+  return fmt(100.0 * v, 2) + "%";
+}
 
 void write_csv(const fs::path& path, const std::vector<std::string>& header,
                const std::vector<std::vector<std::string>>& rows) {
@@ -230,7 +232,8 @@ CloakEvalOutput run_cloak_eval(const fs::path& dir, const CloakEvalOptions& o) {
       const CloakSet& fawkes_set = *made["fawkes"];
       for (const Person& p : people) {
         const std::size_t q = p.enroll.front();
-        const auto r = lowkey.cloak({{images[q].path.string(), fawkes_set.pictures.at(q), {faces[q]}}});
+        const auto r =
+            lowkey.cloak({{images[q].path.string(), fawkes_set.pictures.at(q), {faces[q]}}});
         both.pictures[q] = r[0].image;
         const cv::Mat clean = load_image(images[q].path);
         both.budget_rows.push_back({surrogate, "both", images[q].path.string(),
@@ -245,12 +248,9 @@ CloakEvalOutput run_cloak_eval(const fs::path& dir, const CloakEvalOptions& o) {
 
   // --- measurement -------------------------------------------------------------------------
   std::vector<std::vector<std::string>> study_rows, fawkes_rows, budget_rows;
-  json j = {{"protocol", "cloak"},
-            {"level", to_string(o.level)},
-            {"people", people.size()},
-            {"target_people", pool_people.size()},
-            {"study", json::array()},
-            {"fawkes", json::array()}};
+  json j = {{"protocol", "cloak"},     {"level", to_string(o.level)},
+            {"people", people.size()}, {"target_people", pool_people.size()},
+            {"study", json::array()},  {"fawkes", json::array()}};
   for (const auto& s : sets)
     budget_rows.insert(budget_rows.end(), s.budget_rows.begin(), s.budget_rows.end());
 
@@ -365,7 +365,8 @@ CloakEvalOutput run_cloak_eval(const fs::path& dir, const CloakEvalOptions& o) {
           for (const auto& entry : gallery)
             if (entry.first != p.name) g.push_back(entry);
           for (std::size_t i : p.enroll) {
-            auto e = embed_picture(v, *detector, defend(s.pictures.at(i), defence, o), o.embed.pick);
+            auto e =
+                embed_picture(v, *detector, defend(s.pictures.at(i), defence, o), o.embed.pick);
             if (!e.empty()) g.emplace_back(p.name, std::move(e));
           }
           for (std::size_t i : p.probes) hits += top1(g, v.clean[i]) == p.name;
@@ -391,7 +392,7 @@ CloakEvalOutput run_cloak_eval(const fs::path& dir, const CloakEvalOptions& o) {
                                                  "eligible", "kept",      "share",  "no_face"};
   const std::vector<std::string> fawkes_header = {"victim", "surrogate",  "method",      "defence",
                                                   "probes", "top1_clean", "top1_cloaked"};
-  const std::vector<std::string> budget_header = {"surrogate", "method",  "image",  "linf",
+  const std::vector<std::string> budget_header = {"surrogate", "method",  "image",   "linf",
                                                   "dssim",     "psnr_db", "seconds", "target"};
   const fs::path study_csv = o.output_dir / "cloak_study.csv";
   const fs::path fawkes_csv = o.output_dir / "cloak_fawkes.csv";
@@ -404,14 +405,17 @@ CloakEvalOutput run_cloak_eval(const fs::path& dir, const CloakEvalOptions& o) {
   // Charts: one bar per (surrogate -> victim, method, defence).
   const bool several = victims.size() > 1 || o.surrogates.size() > 1;
   report::BarChart study_chart{"Study protocol: queries still found (" + to_string(o.level) + ")",
-                               "", "share of eligible queries", {}, {}};
+                               "",
+                               "share of eligible queries",
+                               {},
+                               {}};
   for (const auto& r : study_rows) {
     const std::string pair = several ? r[1] + ">" + r[0] + " " : "";
     study_chart.categories.push_back(pair + r[2] + (r[3] == "none" ? "" : "+" + r[3]));
     study_chart.values.push_back(std::stod(r[6]));
   }
-  report::BarChart fawkes_chart{"Fawkes threat model: top-1 after cloaking enrollment", "",
-                                "top-1 accuracy", {}, {}};
+  report::BarChart fawkes_chart{
+      "Fawkes threat model: top-1 after cloaking enrollment", "", "top-1 accuracy", {}, {}};
   std::set<std::string> clean_bars;
   for (const auto& r : fawkes_rows) {
     if (clean_bars.insert(r[0]).second) {
@@ -424,8 +428,8 @@ CloakEvalOutput run_cloak_eval(const fs::path& dir, const CloakEvalOptions& o) {
   }
   const fs::path study_png = o.output_dir / "cloak_study.png";
   const fs::path fawkes_png = o.output_dir / "cloak_fawkes.png";
-  report::draw(study_chart, study_png, 960, 540);
-  report::draw(fawkes_chart, fawkes_png, 960, 540);
+  report::draw(study_chart, study_png, 1280, 540);
+  report::draw(fawkes_chart, fawkes_png, 1280, 540);
   out.files.push_back(study_png);
   out.files.push_back(fawkes_png);
   if (several) {
@@ -454,8 +458,9 @@ CloakEvalOutput run_cloak_eval(const fs::path& dir, const CloakEvalOptions& o) {
   }
 
   std::string text;
-  const bool random = random_surrogate || std::any_of(victims.begin(), victims.end(),
-                                                      [](const Victim& v) { return v.random_weights; });
+  const bool random =
+      random_surrogate ||
+      std::any_of(victims.begin(), victims.end(), [](const Victim& v) { return v.random_weights; });
   if (random) {
     text += std::string(eval::kRandomWeightsWarning) + "\n";
     j["warning"] = eval::kRandomWeightsWarning;

@@ -25,11 +25,11 @@ using Clock = std::chrono::steady_clock;
 struct Work {
   const CloakInput* input = nullptr;
   cv::Rect region;
-  torch::Tensor clean;  // [3, h, w]
-  torch::Tensor delta;  // [3, h, w]
-  std::vector<std::vector<RegionWarp>> warps;  // [face][model]
+  torch::Tensor clean;                                       // [3, h, w]
+  torch::Tensor delta;                                       // [3, h, w]
+  std::vector<std::vector<RegionWarp>> warps;                // [face][model]
   std::vector<std::vector<torch::Tensor>> clean_embeddings;  // [face][model], [D]
-  std::vector<torch::Tensor> targets;  // fawkes: per model, [D]
+  std::vector<torch::Tensor> targets;                        // fawkes: per model, [D]
   std::string target;
   torch::Tensor best_delta;
   double best_loss = std::numeric_limits<double>::infinity();
@@ -92,7 +92,9 @@ Level parse_level(const std::string& name) {
   throw InputError("unknown cloak level '" + name + "' (expected low, mid or high)");
 }
 
-std::string to_string(Method method) { return method == Method::fawkes ? "fawkes" : "lowkey"; }
+std::string to_string(Method method) {
+  return method == Method::fawkes ? "fawkes" : "lowkey";
+}
 
 std::string to_string(Level level) {
   return level == Level::low ? "low" : level == Level::mid ? "mid" : "high";
@@ -136,8 +138,8 @@ struct Cloaker::Impl {
     const FaceModel& model = *models[m];
     const int s = model.input_size();
     cv::Mat crop;
-    cv::warpAffine(image, crop, model.crop_transform(image, face), cv::Size(s, s),
-                   cv::INTER_LINEAR, cv::BORDER_CONSTANT);
+    cv::warpAffine(image, crop, model.crop_transform(image, face), cv::Size(s, s), cv::INTER_LINEAR,
+                   cv::BORDER_CONSTANT);
     return model.embed(to_tensor(crop).unsqueeze(0))[0];
   }
 
@@ -170,15 +172,20 @@ Cloaker::Cloaker(const CloakOptions& options) : impl_(std::make_unique<Impl>()) 
     s.budget.max_dssim = *options.max_dssim;
   }
   clip::prepare_runtime(options.runtime);
-  for (const auto& spec : options.models) s.models.push_back(make_face_model(spec, options.runtime));
+  for (const auto& spec : options.models)
+    s.models.push_back(make_face_model(spec, options.runtime));
 }
 
 Cloaker::~Cloaker() = default;
 Cloaker::Cloaker(Cloaker&&) noexcept = default;
 Cloaker& Cloaker::operator=(Cloaker&&) noexcept = default;
 
-const CloakOptions& Cloaker::options() const { return impl_->options; }
-const Budget& Cloaker::budget() const { return impl_->budget; }
+const CloakOptions& Cloaker::options() const {
+  return impl_->options;
+}
+const Budget& Cloaker::budget() const {
+  return impl_->budget;
+}
 
 bool Cloaker::random_weights() const {
   return std::any_of(impl_->models.begin(), impl_->models.end(),
@@ -190,7 +197,8 @@ std::string Cloaker::check(const CloakInput& input) const {
   if (input.faces.empty()) return "no face found";
   const float min_face = impl_->options.min_face;
   float largest = 0;
-  for (const Face& f : input.faces) largest = std::max(largest, std::min(f.box.width, f.box.height));
+  for (const Face& f : input.faces)
+    largest = std::max(largest, std::min(f.box.width, f.box.height));
   if (largest < min_face) {
     char buf[160];
     std::snprintf(buf, sizeof buf,
@@ -223,7 +231,9 @@ void Cloaker::set_target_pool(const std::vector<PoolImage>& pool) {
   }
 }
 
-std::size_t Cloaker::target_people() const { return impl_->pool_people.size(); }
+std::size_t Cloaker::target_people() const {
+  return impl_->pool_people.size();
+}
 
 Work Cloaker::Impl::prepare(const CloakInput& input) const {
   Work w;
@@ -252,6 +262,11 @@ Work Cloaker::Impl::prepare(const CloakInput& input) const {
                       cv::Point(static_cast<int>(std::ceil(box.x + box.width)) + 3,
                                 static_cast<int>(std::ceil(box.y + box.height)) + 3)) &
              image_rect;
+  if (!faces.empty() && (w.region.width < 16 || w.region.height < 16)) {
+    throw InputError("cannot cloak " + input.name + ": the face region is " +
+                     std::to_string(w.region.width) + "x" + std::to_string(w.region.height) +
+                     " px, too small for the perceptual budget");
+  }
   w.clean = to_tensor(input.image(w.region).clone());
   w.delta = torch::zeros_like(w.clean);
   for (std::size_t f = 0; f < faces.size(); ++f) {
@@ -423,8 +438,9 @@ std::vector<CloakResult> Cloaker::cloak(const std::vector<CloakInput>& inputs) c
   std::vector<CloakResult> results;
   for (std::size_t b0 = 0; b0 < all.size(); b0 += batch_size) {
     const auto start = Clock::now();
-    std::vector<Work> batch(std::make_move_iterator(all.begin() + b0),
-                            std::make_move_iterator(all.begin() + std::min(all.size(), b0 + batch_size)));
+    std::vector<Work> batch(
+        std::make_move_iterator(all.begin() + b0),
+        std::make_move_iterator(all.begin() + std::min(all.size(), b0 + batch_size)));
     std::vector<double> feature_loss;
     for (int step = 0; step <= s.budget.steps; ++step) {
       std::vector<torch::Tensor> deltas;
@@ -446,14 +462,13 @@ std::vector<CloakResult> Cloaker::cloak(const std::vector<CloakInput>& inputs) c
         // larger ones clipped by the L_inf cap) spends the structural budget on the pixels that
         // move the features most, not evenly.
         const torch::Tensor& g = grads[i];
-        const torch::Tensor step =
-            fawkes ? g / g.pow(2).mean().sqrt().clamp_min(1e-12) : g.sign();
+        const torch::Tensor step = fawkes ? g / g.pow(2).mean().sqrt().clamp_min(1e-12) : g.sign();
         batch[i].delta = batch[i].delta.detach() - alpha * step;
         s.project(batch[i]);
       }
     }
-    const double seconds =
-        std::chrono::duration<double>(Clock::now() - start).count() / static_cast<double>(batch.size());
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count() /
+                           static_cast<double>(batch.size());
     for (auto& w : batch) {
       results.push_back(s.finish(w));
       results.back().seconds = seconds;

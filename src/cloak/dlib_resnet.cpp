@@ -15,8 +15,8 @@ torch::Tensor tensor_of(const std::vector<float>& values, std::vector<long> shap
 torch::Tensor pad_to(const torch::Tensor& t, int64_t channels, int64_t rows, int64_t cols) {
   if (t.size(1) == channels && t.size(2) == rows && t.size(3) == cols) return t;
   // F::pad takes (left, right) pairs from the last dimension back.
-  return F::pad(t, F::PadFuncOptions(
-                       {0, cols - t.size(3), 0, rows - t.size(2), 0, channels - t.size(1)}));
+  return F::pad(
+      t, F::PadFuncOptions({0, cols - t.size(3), 0, rows - t.size(2), 0, channels - t.size(1)}));
 }
 
 }  // namespace

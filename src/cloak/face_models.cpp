@@ -16,7 +16,9 @@
 namespace clipface::cloak {
 namespace {
 
-torch::Tensor unit_rows(const torch::Tensor& x) { return x / x.norm(2, -1, /*keepdim=*/true); }
+torch::Tensor unit_rows(const torch::Tensor& x) {
+  return x / x.norm(2, -1, /*keepdim=*/true);
+}
 
 class DlibFaceModel final : public FaceModel {
  public:
@@ -70,8 +72,7 @@ class ClipFaceModel final : public FaceModel {
 
 }  // namespace
 
-std::unique_ptr<FaceModel> make_face_model(const std::string& spec,
-                                           const RuntimeOptions& runtime) {
+std::unique_ptr<FaceModel> make_face_model(const std::string& spec, const RuntimeOptions& runtime) {
   const auto colon = spec.find(':');
   const std::string kind = spec.substr(0, colon);
   const std::string argument = colon == std::string::npos ? "" : spec.substr(colon + 1);

@@ -20,9 +20,9 @@ cv::Matx23d inverse(const cv::Mat& to_crop) {
 cv::Rect2d crop_footprint(const cv::Mat& to_crop, int size) {
   const cv::Matx23d from_crop = inverse(to_crop);
   double x0 = 1e300, y0 = 1e300, x1 = -1e300, y1 = -1e300;
-  for (const cv::Point2d corner : {cv::Point2d(-0.5, -0.5), cv::Point2d(size - 0.5, -0.5),
-                                   cv::Point2d(-0.5, size - 0.5),
-                                   cv::Point2d(size - 0.5, size - 0.5)}) {
+  for (const cv::Point2d corner :
+       {cv::Point2d(-0.5, -0.5), cv::Point2d(size - 0.5, -0.5), cv::Point2d(-0.5, size - 0.5),
+        cv::Point2d(size - 0.5, size - 0.5)}) {
     const double x = from_crop(0, 0) * corner.x + from_crop(0, 1) * corner.y + from_crop(0, 2);
     const double y = from_crop(1, 0) * corner.x + from_crop(1, 1) * corner.y + from_crop(1, 2);
     x0 = std::min(x0, x);

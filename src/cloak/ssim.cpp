@@ -44,10 +44,12 @@ torch::Tensor dssim_tensor(const torch::Tensor& a, const torch::Tensor& b) {
   return (1.0 - ssim_tensor(a, b)) / 2.0;
 }
 
-torch::Tensor quantize(const torch::Tensor& x) { return (x * 255.0).round() / 255.0; }
+torch::Tensor quantize(const torch::Tensor& x) {
+  return (x * 255.0).round() / 255.0;
+}
 
-torch::Tensor scale_into_dssim(const torch::Tensor& clean, const torch::Tensor& delta,
-                               double bound, bool quantized) {
+torch::Tensor scale_into_dssim(const torch::Tensor& clean, const torch::Tensor& delta, double bound,
+                               bool quantized) {
   torch::NoGradGuard no_grad;
   auto dssim_at = [&](double s) {
     torch::Tensor x = (clean + s * delta).clamp(0, 1);

@@ -17,7 +17,7 @@ torch::Tensor quantize(const torch::Tensor& x);
 
 // s * delta for the largest s in [0, 1] (bisection) with DSSIM(clean, clean + s delta) <= bound,
 // measured after clamping to [0, 1] and, when `quantized`, after rounding to 8-bit levels.
-torch::Tensor scale_into_dssim(const torch::Tensor& clean, const torch::Tensor& delta,
-                               double bound, bool quantized);
+torch::Tensor scale_into_dssim(const torch::Tensor& clean, const torch::Tensor& delta, double bound,
+                               bool quantized);
 
 }  // namespace clipface::cloak

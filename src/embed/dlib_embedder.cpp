@@ -1,6 +1,6 @@
-// dlib's face recognition ResNet with its own 5-point landmarks and 150 px chips (dlib_chip.hpp), as
-// the face_recognition library runs it (face_encodings with num_jitters=1, model="small"). One of
-// the two files that see dlib's DNN templates (they take long to compile); the other is the
+// dlib's face recognition ResNet with its own 5-point landmarks and 150 px chips (dlib_chip.hpp),
+// as the face_recognition library runs it (face_encodings with num_jitters=1, model="small"). One
+// of the two files that see dlib's DNN templates (they take long to compile); the other is the
 // cloaking stage's weight reader.
 #include <dlib/dnn.h>
 #include <dlib/opencv.h>

@@ -17,8 +17,8 @@ using testing::shared_path;
 const char* kModels = "models/dlib";
 const std::string kPhoto = "data/faces/lfw-view1/Colin_Powell/Colin_Powell_0038.jpg";
 
-#define REQUIRE_DATA()               \
-  CLIPFACE_REQUIRE_SHARED(kModels);  \
+#define REQUIRE_DATA()                     \
+  CLIPFACE_REQUIRE_SHARED(kModels);        \
   CLIPFACE_REQUIRE_SHARED("models/yunet"); \
   CLIPFACE_REQUIRE_SHARED(kPhoto)
 
@@ -41,9 +41,9 @@ struct Cli {
 TEST(CloakCli, CloaksAPhotoUnderItsNameAndReportsTheBudget) {
   REQUIRE_DATA();
   Cli cli;
-  const auto r = cli.run({"cloak", shared_path(kPhoto).string(), "--out", (cli.tmp / "out").string(),
-                          "--method", "lowkey", "--level", "low", "--steps", "3", "--jpeg", "90",
-                          "--json", "--quiet"});
+  const auto r = cli.run({"cloak", shared_path(kPhoto).string(), "--out",
+                          (cli.tmp / "out").string(), "--method", "lowkey", "--level", "low",
+                          "--steps", "3", "--jpeg", "90", "--json", "--quiet"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["output"], (cli.tmp / "out" / "Colin_Powell_0038.png").string());
@@ -61,12 +61,11 @@ TEST(CloakCli, SkipsAnImageWithoutAFaceWithAPartialExitCode) {
   Cli cli;
   const fs::path grey = cli.tmp / "wall.png";
   cv::imwrite(grey.string(), cv::Mat(240, 240, CV_8UC3, cv::Scalar(120, 130, 140)));
-  const auto r = cli.run({"cloak", shared_path(kPhoto).string(), grey.string(), "--out",
-                          (cli.tmp / "out").string(), "--method", "lowkey", "--steps", "1",
-                          "--quiet"});
+  const auto r =
+      cli.run({"cloak", shared_path(kPhoto).string(), grey.string(), "--out",
+               (cli.tmp / "out").string(), "--method", "lowkey", "--steps", "1", "--quiet"});
   EXPECT_EQ(r.exit_code, 7) << r.err;  // the CLI's partial code (README, "Exit codes")
-  EXPECT_NE(r.err.find("clipface: skipped " + grey.string() + ": no face found"),
-            std::string::npos)
+  EXPECT_NE(r.err.find("clipface: skipped " + grey.string() + ": no face found"), std::string::npos)
       << r.err;
   EXPECT_EQ(cli.files_in(cli.tmp / "out"), 1u);
   EXPECT_NE(r.out.find("Colin_Powell_0038.png"), std::string::npos);
@@ -98,8 +97,8 @@ TEST(CloakCli, RefusesAFaceTooSmallForTheBudget) {
   small.copyTo(canvas(cv::Rect(88, 88, 64, 64)));
   const fs::path file = cli.tmp / "far.png";
   cv::imwrite(file.string(), canvas);
-  const auto r = cli.run({"cloak", file.string(), "--out", (cli.tmp / "out").string(),
-                          "--method", "lowkey", "--quiet"});
+  const auto r = cli.run({"cloak", file.string(), "--out", (cli.tmp / "out").string(), "--method",
+                          "lowkey", "--quiet"});
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_TRUE(r.err.find("face too small") != std::string::npos ||
               r.err.find("no face found") != std::string::npos)
@@ -131,8 +130,8 @@ TEST(CloakCli, UnknownMethodLevelOrModelFailsBeforeAnyWork) {
     EXPECT_NE(r.err.find(c.message), std::string::npos) << r.err;
     EXPECT_EQ(cli.files_in(out), 0u);
   }
-  const auto unreadable = cli.run({"cloak", (cli.tmp / "missing.jpg").string(), "--out", out,
-                                   "--method", "lowkey", "--quiet"});
+  const auto unreadable = cli.run(
+      {"cloak", (cli.tmp / "missing.jpg").string(), "--out", out, "--method", "lowkey", "--quiet"});
   EXPECT_EQ(unreadable.exit_code, 3) << unreadable.err;
 }
 

@@ -25,7 +25,9 @@ const std::string kLfw = "data/faces/lfw-view1/";
   CLIPFACE_REQUIRE_SHARED(kYunet);   \
   CLIPFACE_REQUIRE_SHARED(kLfw)
 
-std::string dlib_spec() { return "dlib:" + shared_path(kDlibDir).string(); }
+std::string dlib_spec() {
+  return "dlib:" + shared_path(kDlibDir).string();
+}
 
 const Detector& detector() {
   static const auto d = [] {

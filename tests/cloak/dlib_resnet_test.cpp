@@ -35,9 +35,9 @@ const std::vector<std::string> kPhotos = {
     "data/faces/lfw-view1/Colin_Powell/Colin_Powell_0038.jpg",
 };
 
-#define REQUIRE_DATA()                 \
-  CLIPFACE_REQUIRE_SHARED(kDlibDir);   \
-  CLIPFACE_REQUIRE_SHARED(kYunet);     \
+#define REQUIRE_DATA()               \
+  CLIPFACE_REQUIRE_SHARED(kDlibDir); \
+  CLIPFACE_REQUIRE_SHARED(kYunet);   \
   for (const auto& p : kPhotos) CLIPFACE_REQUIRE_SHARED(p)
 
 const Detector& detector() {
@@ -162,8 +162,7 @@ TEST(DlibResnet, GradientMatchesFiniteDifferences) {
     torch::NoGradGuard no_grad;
     const double numeric = (f(x0 + h * v) - f(x0 - h * v)).item<double>() / (2 * h);
     const double analytic = (grad * v).sum().item<double>();
-    EXPECT_NEAR(analytic, numeric, 1e-4 * std::abs(numeric) + 1e-9)
-        << "direction " << trial;
+    EXPECT_NEAR(analytic, numeric, 1e-4 * std::abs(numeric) + 1e-9) << "direction " << trial;
   }
 }
 
@@ -192,4 +191,3 @@ TEST(DlibResnet, RefusesAFileThatIsNotTheNetwork) {
 
 }  // namespace
 }  // namespace clipface::cloak
-
