@@ -136,7 +136,8 @@ int run(const CloakArgs& a) {
   }
   if (options.method == cloak::Method::fawkes)
     cloaker.set_target_pool(cloak::read_target_pool(a.targets, *detector));
-  if (cloaker.random_weights()) std::fprintf(stderr, "clipface: %s\n", eval::kRandomWeightsWarning);
+  if (cloaker.random_weights())
+    std::fprintf(stderr, "clipface: warning: %s\n", eval::kRandomWeightsWarning);
 
   const auto results = cloaker.cloak(usable);
   fs::create_directories(out_dir);
