@@ -402,20 +402,26 @@ CloakEvalOutput run_cloak_eval(const fs::path& dir, const CloakEvalOptions& o) {
   write_csv(budget_csv, budget_header, budget_rows);
   out.files = {study_csv, fawkes_csv, budget_csv};
 
+  const bool random =
+      random_surrogate ||
+      std::any_of(victims.begin(), victims.end(), [](const Victim& v) { return v.random_weights; });
+  // The charts carry the random-weights warning too: a PNG travels without its table.
+  const std::string note = random ? std::string(" - ") + eval::kRandomWeightsWarning : "";
   // Charts: one bar per (surrogate -> victim, method, defence).
   const bool several = victims.size() > 1 || o.surrogates.size() > 1;
-  report::BarChart study_chart{"Study protocol: queries still found (" + to_string(o.level) + ")",
-                               "",
-                               "share of eligible queries",
-                               {},
-                               {}};
+  report::BarChart study_chart{
+      "Study protocol: queries still found (" + to_string(o.level) + ")" + note,
+      "",
+      "share of eligible queries",
+      {},
+      {}};
   for (const auto& r : study_rows) {
     const std::string pair = several ? r[1] + ">" + r[0] + " " : "";
     study_chart.categories.push_back(pair + r[2] + (r[3] == "none" ? "" : "+" + r[3]));
     study_chart.values.push_back(std::stod(r[6]));
   }
   report::BarChart fawkes_chart{
-      "Fawkes threat model: top-1 after cloaking enrollment", "", "top-1 accuracy", {}, {}};
+      "Fawkes threat model: top-1 after cloaking enrollment" + note, "", "top-1 accuracy", {}, {}};
   std::set<std::string> clean_bars;
   for (const auto& r : fawkes_rows) {
     if (clean_bars.insert(r[0]).second) {
@@ -436,7 +442,7 @@ CloakEvalOutput run_cloak_eval(const fs::path& dir, const CloakEvalOptions& o) {
     // Transfer matrices: rows = the model the cloak was made on, columns = the victim.
     for (const auto& s_method : {std::string("fawkes"), std::string("lowkey")}) {
       report::HeatMap map;
-      map.title = "Transfer (" + s_method + ", study share still found)";
+      map.title = "Transfer (" + s_method + ", study share still found)" + note;
       map.rows = o.surrogates;
       map.cols = o.victims;
       map.row_label = "cloak made on";
@@ -458,9 +464,6 @@ CloakEvalOutput run_cloak_eval(const fs::path& dir, const CloakEvalOptions& o) {
   }
 
   std::string text;
-  const bool random =
-      random_surrogate ||
-      std::any_of(victims.begin(), victims.end(), [](const Victim& v) { return v.random_weights; });
   if (random) {
     text += std::string(eval::kRandomWeightsWarning) + "\n";
     j["warning"] = eval::kRandomWeightsWarning;
