@@ -25,7 +25,7 @@ struct SystemReport {
   std::string clipface_version;
   CpuInfo cpu;
   ClipCpuSupport clip;
-  std::string int8_kernels;  // what the CFIVF gallery index scans with: "avx512_vnni" | "scalar"
+  std::string int8_kernels;  // what the CFIVF gallery index scans with: avx512_vnni, avx2 or scalar
   int hardware_threads = 0;  // what clipface uses when --threads is 0
   std::vector<std::pair<std::string, std::string>> libraries;  // name -> version (or path)
   std::string models_dir;
