@@ -195,7 +195,7 @@ void follow_labels(Gallery::Impl& g, std::int64_t before, std::int64_t after,
     return;
   }
   if (!removed.empty() && !g.index->remove(removed)) {
-    g.index_generation = -1;
+    g.rebuild(true);  // as after removing a person: no index file keeps what left it
     return;
   }
   if (!added.empty()) {

@@ -52,8 +52,8 @@ std::vector<FaceRecord> read_faces(const Gallery::Impl& g, std::string_view wher
 }
 
 // After a committed change of which faces are labelled (the index serves those): when the
-// in-memory index reflects exactly generation `before`, removes `removed` and adds `added` in
-// place and saves it; otherwise the next use rebuilds it.
+// in-memory index reflects exactly generation `before`, removes `removed` (in place, else by a
+// rebuild) and adds `added`, and saves it; otherwise the next use rebuilds it.
 void follow_labels(Gallery::Impl& g, std::int64_t before, std::int64_t after,
                    const std::vector<std::int64_t>& added,
                    const std::vector<std::int64_t>& removed);
