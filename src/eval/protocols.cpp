@@ -10,6 +10,7 @@
 #include <set>
 
 #include "clipface/errors.hpp"
+#include "clipface/eval/clustering.hpp"
 #include "clipface/eval/neighbours.hpp"
 #include "clipface/eval/openset.hpp"
 #include "clipface/eval/prompt_openset.hpp"
@@ -1017,11 +1018,110 @@ ProtocolOutput run_scale(const fs::path& dir, const ProtocolOptions& options,
   return out;
 }
 
+std::vector<std::string> cluster_row(const ClusterScores& s) {
+  return {s.method,           fixed(s.radius, 4),        std::to_string(s.clusters),
+          pct(s.noise_share), fixed(s.pair_precision),   fixed(s.pair_recall),
+          fixed(s.pair_f1),   fixed(s.bcubed_precision), fixed(s.bcubed_recall),
+          fixed(s.bcubed_f1), fixed(s.seconds, 2)};
+}
+
+nlohmann::json to_json(const ClusterScores& s) {
+  return {
+      {"method", s.method},
+      {"radius", s.radius},
+      {"faces", s.faces},
+      {"people", s.people},
+      {"people_clusterable", s.people_clusterable},
+      {"clusters", s.clusters},
+      {"noise", s.noise},
+      {"noise_share", s.noise_share},
+      {"pairwise", {{"precision", s.pair_precision}, {"recall", s.pair_recall}, {"f1", s.pair_f1}}},
+      {"bcubed",
+       {{"precision", s.bcubed_precision}, {"recall", s.bcubed_recall}, {"f1", s.bcubed_f1}}},
+      {"seconds", s.seconds}};
+}
+
+ProtocolOutput run_cluster(const fs::path& dir, const ProtocolOptions& options,
+                           const Embedder& embedder, const Detector& detector) {
+  ProtocolOutput out;
+  const auto set =
+      embed_images(labelled(dir, options.max_people), embedder, detector, options.embed);
+  if (set.size() == 0) throw InputError("eval cluster: no face found in " + dir.string());
+  ClusterOptions ours = options.cluster;
+  const float same_person = cluster_radius_for(with_overrides(default_vote(set.info), options));
+  if (ours.radius <= 0) ours.radius = same_person;
+  if (ours.link_radius <= 0) ours.link_radius = same_person;
+  const bool dlib = set.info.name.rfind("dlib", 0) == 0;
+  const auto truth = set.label_ids();
+  const ClusterComparison c = compare_clusterings(set.embeddings, truth, ours, dlib);
+  const std::vector<std::string> header = {"method",   "radius",    "clusters", "noise",
+                                           "pair P",   "pair R",    "pair F1",  "BCubed P",
+                                           "BCubed R", "BCubed F1", "seconds"};
+  std::vector<std::vector<std::string>> runs, matched, sweep;
+  nlohmann::json runs_json = nlohmann::json::array(), sweep_json = nlohmann::json::array(),
+                 matched_json = nlohmann::json::array();
+  for (const auto& s : c.runs) runs.push_back(cluster_row(s)), runs_json.push_back(to_json(s));
+  for (const auto& s : c.matched) {
+    matched.push_back(cluster_row(s));
+    matched.back()[10] = "-";
+    matched_json.push_back(to_json(s));
+  }
+  for (const auto& s : c.sweep) sweep.push_back(cluster_row(s)), sweep_json.push_back(to_json(s));
+  const ClusterScores& first = c.runs[0];
+  out.text = failures_text(set) + "faces: " + std::to_string(first.faces) + " of " +
+             std::to_string(first.people) + " people (" + std::to_string(first.people_clusterable) +
+             " with at least " + std::to_string(ours.min_faces) + " faces); clipface: radius " +
+             fixed(ours.radius, 4) + ", link radius " + fixed(ours.link_radius, 4) +
+             ", min faces " + std::to_string(ours.min_faces) + "\n\n" +
+             "Each method at its defaults:\n" + format_table(header, runs) +
+             "\nThe peers at clipface's noise share under the same rule (interpolated over "
+             "their radius sweep):\n" +
+             format_table(header, matched) + "\nRadius sweep:\n" + format_table(header, sweep);
+  out.json = {
+      {"runs", runs_json},
+      {"matched", matched_json},
+      {"sweep", sweep_json},
+      {"clipface",
+       {{"radius", ours.radius}, {"link_radius", ours.link_radius}, {"min_faces", ours.min_faces}}},
+      {"dataset", dataset_json(set)}};
+  out.summary = {{"BCubed F1", fixed(first.bcubed_f1)},
+                 {"pairwise F1", fixed(first.pair_f1)},
+                 {"noise", pct(first.noise_share)},
+                 {"clusters", std::to_string(first.clusters)}};
+  if (!options.report_dir.empty()) {
+    make_report_dir(options.report_dir);
+    report::HtmlPage page("Clustering: " + dir.filename().string());
+    begin_report(page, random_weights_warning(set.info), set.info, out.text);
+    std::map<std::string, report::Series> curves;
+    for (const auto& s : c.sweep) {
+      auto& series = curves[s.method];
+      series.name = s.method;
+      series.x.push_back(s.noise_share);
+      series.y.push_back(s.bcubed_f1);
+    }
+    report::LinePlot plot{"BCubed F1 against the share of faces left as noise",
+                          "noise share",
+                          "BCubed F1",
+                          {},
+                          false,
+                          false,
+                          false,
+                          true};
+    for (auto& [name, series] : curves) plot.series.push_back(series);
+    report::draw(plot, options.report_dir / "cluster_f1_noise.png");
+    page.heading("Plots");
+    page.image("cluster_f1_noise.png",
+               "each method swept over its radius; higher is better at the same noise share");
+    out.report = finish_report(page, options.report_dir);
+  }
+  return out;
+}
+
 }  // namespace
 
 const std::vector<std::string>& protocol_names() {
-  static const std::vector<std::string> names = {"retrieval", "grid",  "openset",
-                                                 "verify",    "scale", "prompts"};
+  static const std::vector<std::string> names = {"retrieval", "grid",    "openset", "verify",
+                                                 "scale",     "prompts", "cluster"};
   return names;
 }
 
@@ -1074,6 +1174,8 @@ ProtocolOutput run_protocol(const std::string& protocol, const fs::path& dir,
     out = run_verify(dir, options, embedder, detector);
   else if (protocol == "scale")
     out = run_scale(dir, options, embedder, detector);
+  else if (protocol == "cluster")
+    out = run_cluster(dir, options, embedder, detector);
   else
     out = run_prompts(dir, options, embedder, detector);
   const EmbedderInfo& info = embedder.info();

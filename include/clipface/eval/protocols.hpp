@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "clipface/classify.hpp"
+#include "clipface/cluster.hpp"
 #include "clipface/embedder.hpp"
 #include "clipface/eval/dataset.hpp"
 #include "clipface/eval/grid.hpp"
@@ -62,6 +63,8 @@ struct ProtocolOptions {
   std::filesystem::path train_pairs;  // View 1: pairsDevTrain.txt (found beside `pairs` if empty)
   std::size_t max_pairs =
       0;  // View 1: the first N/2 same and N/2 different pairs of each file; 0 = all
+  // cluster: ours (radius 0 = from the embedder's default vote), peers at their defaults
+  ClusterOptions cluster;
 };
 
 struct ProtocolOutput {
@@ -74,7 +77,7 @@ struct ProtocolOutput {
   std::filesystem::path report;                              // index.html when a report was written
 };
 
-// "retrieval", "grid", "openset", "verify", "scale", "prompts".
+// "retrieval", "grid", "openset", "verify", "scale", "prompts", "cluster".
 const std::vector<std::string>& protocol_names();
 
 // InputError for an unknown protocol, an unknown classifier, the prompt classifier without a CLIP
