@@ -1,11 +1,14 @@
 // clipface enroll GALLERY DIR: every person folder of DIR into the gallery (created on first use).
 // clipface add GALLERY --person NAME IMG...: photos of one person.
+// clipface add GALLERY --unlabelled IMG|DIR...: every face, without a name (for clipface cluster);
+// --strangers: the same, as known strangers (never named; calibrate counts them as impostors).
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
 #include <filesystem>
 
 #include "clipface/errors.hpp"
+#include "clipface/image.hpp"
 #include "clipface/recognizer.hpp"
 #include "command.hpp"
 #include "pipeline_args.hpp"
@@ -23,8 +26,24 @@ struct EnrollArgs {
   std::string search_params;
   bool no_crops = false;
   bool json = false;
+  bool unlabelled = false;
+  bool strangers = false;
+  std::string quality = "default";
   PipelineArgs pipeline;
+
+  EnrollOptions enroll_options() const {
+    EnrollOptions o;
+    o.store_crops = !no_crops;
+    o.quality = parse_quality_bar(quality);
+    return o;
+  }
 };
+
+void add_quality_option(CLI::App& app, EnrollArgs& args) {
+  app.add_option("--quality-bar", args.quality,
+                 "faces below it are skipped: default (" + to_string(QualityBar{}) +
+                     "), off, or key=value,... over size, sharpness, yaw, pitch, roll, score");
+}
 
 // Opens the gallery, or creates it for the pipeline's embedder when it does not exist yet; the
 // embedder defaults to the one the gallery was made with.
@@ -52,7 +71,12 @@ int print_report(const EnrollArgs& args, const EnrollReport& report, const Galle
     for (const auto& s : report.skipped) {
       out["skipped"].push_back({{"file", s.path.string()}, {"reason", s.reason}});
     }
+    if (args.unlabelled || args.strangers) out["unlabelled_faces"] = report.faces;
     std::printf("%s\n", out.dump().c_str());
+  } else if (args.unlabelled || args.strangers) {
+    std::printf("added %d %s from %d images in %.1f s (gallery: %zu faces, %zu with a name)\n",
+                report.faces, args.strangers ? "known strangers" : "unlabelled faces",
+                report.images, report.seconds, gallery.size(), gallery.labelled_size());
   } else {
     std::printf("enrolled %d faces of %d people from %d images in %.1f s (gallery: %zu faces)\n",
                 report.faces, report.people, report.images, report.seconds, gallery.size());
@@ -79,13 +103,13 @@ const bool enroll_registered = register_command(
                      "search parameters stored with a new gallery (e.g. nprobe=32,rerank=32)");
       app.add_flag("--no-crops", args->no_crops, "do not store aligned face crops");
       app.add_flag("--json", args->json, "print the summary as JSON");
+      add_quality_option(app, *args);
       args->pipeline.add_to(app);
       return [args]() {
         const auto people = list_people(args->dir);  // before touching the gallery
+        const EnrollOptions options = args->enroll_options();
         std::unique_ptr<FacePipeline> pipeline;
         Gallery gallery = open_or_create(*args, pipeline);
-        EnrollOptions options;
-        options.store_crops = !args->no_crops;
         return print_report(*args, enroll_people(gallery, *pipeline, people, options), gallery);
       };
     });
@@ -94,16 +118,54 @@ const bool add_registered =
     register_command("add", "add photos of one person to a gallery", [](CLI::App& app) {
       auto args = std::make_shared<EnrollArgs>();
       app.add_option("gallery", args->gallery, "gallery folder (created if missing)")->required();
-      app.add_option("images", args->images, "photos with exactly one face")->required();
-      app.add_option("--person", args->person, "the person's name")->required();
+      app.add_option("images", args->images,
+                     "photos with exactly one face (--unlabelled, --strangers: images or folders, "
+                     "every face)")
+          ->required();
+      auto* person = app.add_option("--person", args->person, "the person's name");
+      auto* unlabelled =
+          app.add_flag("--unlabelled", args->unlabelled,
+                       "add every face without a name, for clipface cluster (folders are searched "
+                       "recursively)");
+      auto* strangers = app.add_flag(
+          "--strangers", args->strangers,
+          "add every face as a known stranger (never named; calibrate counts them as impostors)");
+      person->excludes(unlabelled)->excludes(strangers);
+      unlabelled->excludes(strangers);
       app.add_option("--index", args->index, "index factory string for a new gallery");
       app.add_option("--search-params", args->search_params,
                      "search parameters stored with a new gallery");
       app.add_flag("--no-crops", args->no_crops, "do not store aligned face crops");
       app.add_flag("--json", args->json, "print the summary as JSON");
+      add_quality_option(app, *args);
       args->pipeline.add_to(app);
       return [args]() {
-        if (args->person.empty()) throw InputError("--person must not be empty");
+        const EnrollOptions options = args->enroll_options();
+        if (args->unlabelled || args->strangers) {
+          std::vector<fs::path> images;
+          for (const auto& input : args->images) {
+            if (fs::is_directory(input)) {
+              for (auto& f : list_images(input, true)) images.push_back(std::move(f));
+            } else if (fs::exists(input)) {
+              images.emplace_back(input);
+            } else {
+              throw InputError("no such file or folder: " + input);
+            }
+          }
+          if (images.empty()) throw InputError("no images in the folders given");
+          std::unique_ptr<FacePipeline> pipeline;
+          Gallery gallery = open_or_create(*args, pipeline);
+          const EnrollReport report =
+              enroll_unlabelled(gallery, *pipeline, images, options, args->strangers);
+          for (const auto& s : report.skipped) {
+            std::fprintf(stderr, "clipface: skipped %s: %s\n", s.path.string().c_str(),
+                         s.reason.c_str());
+          }
+          return print_report(*args, report, gallery);
+        }
+        if (args->person.empty()) {
+          throw InputError("say whose photos they are (--person NAME), or add them --unlabelled");
+        }
         PersonImages person{args->person, {}};
         for (const auto& image : args->images) {
           if (!fs::exists(image)) throw InputError("no such file: " + image);
@@ -111,8 +173,6 @@ const bool add_registered =
         }
         std::unique_ptr<FacePipeline> pipeline;
         Gallery gallery = open_or_create(*args, pipeline);
-        EnrollOptions options;
-        options.store_crops = !args->no_crops;
         return print_report(*args, enroll_people(gallery, *pipeline, {person}, options), gallery);
       };
     });

@@ -1,5 +1,7 @@
 // clipface identify GALLERY IMG|DIR...: names every face of every image (JSON lines or a table),
-// optionally writing annotated images and the aligned crops.
+// with the face's quality beside each decision, optionally writing annotated images and the
+// aligned crops, and remembering the faces it met as unlabelled faces (--remember). The vote
+// rule is the gallery's (calibrated when calibrated); --k1/--k2/--threshold override it.
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 
@@ -7,6 +9,7 @@
 #include <filesystem>
 
 #include "clipface/align.hpp"
+#include "clipface/checksum.hpp"
 #include "clipface/errors.hpp"
 #include "clipface/finetune.hpp"
 #include "clipface/image.hpp"
@@ -28,6 +31,7 @@ struct IdentifyArgs {
   std::string crops_dir;
   std::string classifier;
   float min_confidence = finetune::kDefaultMinConfidence;
+  bool remember = false;
   PipelineArgs pipeline;
 };
 
@@ -62,6 +66,14 @@ nlohmann::json face_json(const fs::path& file, std::size_t index, const NamedFac
           {"distance", l2_from_cosine(d.score)},
           {"votes", d.votes},
           {"voters", d.voters},
+          {"quality",
+           {{"size", named.quality.size},
+            {"sharpness", named.quality.sharpness},
+            {"yaw", named.quality.yaw},
+            {"pitch", named.quality.pitch},
+            {"roll", named.quality.roll},
+            {"detector_score", named.quality.detector_score},
+            {"problems", quality_problems(named.quality, QualityBar{})}}},
           {"neighbours", neighbours}};
 }
 
@@ -85,16 +97,23 @@ const bool registered = register_command(
       app.add_option("--min-confidence", args->min_confidence,
                      "with --classifier: Unknown below this softmax confidence")
           ->check(CLI::Range(0.0, 1.0));
+      app.add_flag("--remember", args->remember,
+                   "store the faces met as unlabelled faces of the gallery (for clipface "
+                   "cluster); images already in the gallery add nothing");
       args->pipeline.add_to(app);
       return [args]() {
-        const Gallery gallery = Gallery::open(args->gallery, GalleryMode::read);
-        const FacePipeline pipeline(args->pipeline.options(embedder_spec_for(gallery.model()),
-                                                           gallery.model().crop_style));
-        KnnVote rule = default_vote(gallery.model());
+        Gallery gallery =
+            Gallery::open(args->gallery, args->remember ? GalleryMode::write : GalleryMode::read);
+        const FacePipeline pipeline(
+            args->pipeline.options(embedder_spec_for(gallery.model()), gallery.model().crop_style));
+        KnnVote rule = gallery.vote_rule();
         if (args->k1 > 0) rule.k1 = args->k1;
         if (args->k2 > 0) rule.k2 = args->k2;
         if (rule.k2 < rule.k1) rule.k2 = rule.k1;
-        if (args->threshold >= 0) rule.threshold = args->threshold;
+        if (args->threshold >= 0) {
+          rule.threshold = args->threshold;  // one threshold for everyone, as asked
+          rule.person_thresholds.clear();
+        }
         Recognizer recognizer(gallery, pipeline, rule);
         std::shared_ptr<finetune::PromptClassifier> classifier;
         if (!args->classifier.empty()) {
@@ -109,8 +128,8 @@ const bool registered = register_command(
           if (!dir.empty()) fs::create_directories(dir);
         }
         if (!args->json) {
-          std::printf("%-40s %4s  %-24s %7s %8s %5s  %s\n", "file", "face", "label", "cosine",
-                      "distance", "votes", "box");
+          std::printf("%-40s %4s  %-24s %7s %8s %5s  %-9s %s\n", "file", "face", "label", "cosine",
+                      "distance", "votes", "quality", "box");
         }
         int failures = 0;
         int exit_code = 0;
@@ -126,7 +145,8 @@ const bool registered = register_command(
           }
           if (result.faces.empty()) {
             if (args->json) {
-              std::printf("%s\n", nlohmann::json{{"file", file.string()}, {"faces", 0}}.dump().c_str());
+              std::printf("%s\n",
+                          nlohmann::json{{"file", file.string()}, {"faces", 0}}.dump().c_str());
             } else {
               std::printf("%-40s %4s  (no face)\n", file.filename().string().c_str(), "-");
             }
@@ -137,10 +157,13 @@ const bool registered = register_command(
               std::printf("%s\n", face_json(file, i, named).dump().c_str());
             } else {
               const auto& b = named.face.box;
-              std::printf("%-40s %4zu  %-24s %7.3f %8.3f %5d  %.0f,%.0f %.0fx%.0f\n",
+              const std::string low = quality_problems(named.quality, QualityBar{});
+              std::printf("%-40s %4zu  %-24s %7.3f %8.3f %5d  %-9s %.0f,%.0f %.0fx%.0f\n",
                           file.filename().string().c_str(), i, named.decision.label.c_str(),
                           named.decision.score, l2_from_cosine(named.decision.score),
-                          named.decision.votes, b.x, b.y, b.width, b.height);
+                          named.decision.votes,
+                          low.empty() ? "ok" : low.substr(0, low.find(' ')).c_str(), b.x, b.y,
+                          b.width, b.height);
             }
           }
           if (!args->annotate_dir.empty()) {
@@ -148,6 +171,9 @@ const bool registered = register_command(
             if (!cv::imwrite(out.string(), annotate(load_image(file), result.faces))) {
               throw InputError("cannot write " + out.string());
             }
+          }
+          if (args->remember) {
+            remember_faces(gallery, pipeline.embedder().info(), result, sha256_file(file));
           }
           if (!args->crops_dir.empty()) {
             std::vector<cv::Mat> crops;

@@ -14,6 +14,7 @@
 #include "clipface/embedder.hpp"
 #include "clipface/gallery.hpp"
 #include "clipface/matrix.hpp"
+#include "clipface/quality.hpp"
 
 namespace clipface {
 
@@ -27,9 +28,10 @@ struct PipelineOptions {
 struct ImageFaces {
   std::filesystem::path path;  // empty for images that came from memory
   cv::Size size;
-  std::vector<Face> faces;     // highest detector score first
-  std::vector<cv::Mat> crops;  // aligned crops, one per face
-  Matrix embeddings;           // unit rows, one per face
+  std::vector<Face> faces;           // highest detector score first
+  std::vector<cv::Mat> crops;        // aligned crops, one per face
+  Matrix embeddings;                 // unit rows, one per face
+  std::vector<FaceQuality> quality;  // one per face
 };
 
 class FacePipeline {
@@ -58,20 +60,23 @@ struct PersonImages {
 std::vector<PersonImages> list_people(const std::filesystem::path& dir);
 
 struct EnrollOptions {
-  bool store_crops = true;        // keep the aligned crop PNG beside each face
-  bool skip_enrolled = true;      // images already in the gallery (same content) are skipped
+  bool store_crops = true;    // keep the aligned crop PNG beside each face
+  bool skip_enrolled = true;  // images already in the gallery (same content) are skipped
   bool progress = true;
+  QualityBar quality;  // faces below it are skipped, with the reason
 };
 
 struct SkippedImage {
   std::filesystem::path path;
-  std::string reason;  // "no face", "2 faces", "already enrolled", or the ImageError message
+  // "no face", "2 faces", "already enrolled", "low quality: <why>" (enroll_unlabelled: "face N:
+  // low quality: <why>" for one face of several), or the ImageError message
+  std::string reason;
 };
 
 struct EnrollReport {
-  int people = 0;           // people with at least one face enrolled in this run
-  int images = 0;           // images looked at
-  int faces = 0;            // faces enrolled
+  int people = 0;  // people with at least one face enrolled in this run
+  int images = 0;  // images looked at
+  int faces = 0;   // faces enrolled
   std::vector<SkippedImage> skipped;
   double seconds = 0;
 };
@@ -81,12 +86,22 @@ struct EnrollReport {
 EnrollReport enroll_people(Gallery& gallery, const FacePipeline& pipeline,
                            const std::vector<PersonImages>& people, const EnrollOptions& options);
 
+// Every face of every image as an unlabelled face (or a known stranger), for clustering
+// (`clipface add GALLERY --unlabelled DIR`): faces below the quality bar are skipped one by one;
+// one transaction per batch of images, so an interrupted run keeps what it finished and a rerun
+// skips images already in the gallery. EnrollReport::people stays 0.
+EnrollReport enroll_unlabelled(Gallery& gallery, const FacePipeline& pipeline,
+                               const std::vector<std::filesystem::path>& images,
+                               const EnrollOptions& options, bool strangers = false);
+
 // A face of an image, named.
 struct NamedFace {
   Face face;
   Decision decision;
   std::vector<Neighbor> neighbours;  // nearest first (up to k2)
   cv::Mat crop;
+  FaceQuality quality;
+  std::vector<float> embedding;
 };
 
 struct Identification {
@@ -116,6 +131,12 @@ class Recognizer {
   KnnVote rule_;
   FaceNamer namer_;
 };
+
+// Stores the faces an identification met as unlabelled faces (`identify --remember`), with their
+// crops and quality; an image already in the gallery adds nothing. Returns the new face ids.
+std::vector<std::int64_t> remember_faces(Gallery& gallery, const EmbedderInfo& model,
+                                         const Identification& identification,
+                                         const std::string& image_sha256);
 
 // 1:1 comparison of the most prominent face (highest score) of two images.
 struct Verification {
