@@ -27,7 +27,8 @@ struct EvalArgs {
   bool flip = false;
   std::string device = "cpu";
   bool json = false;
-  ClusterOptions cluster;  // eval cluster
+  ClusterOptions cluster;       // eval cluster
+  double calibrate_far = 0.01;  // eval openset
   std::string report;
   std::string output = ".";
   std::uint64_t seed = 0;
@@ -138,6 +139,11 @@ void add_protocol_options(CLI::App& sub, EvalArgs& a, const std::string& protoco
   if (all || protocol == "scale") {
     sub.add_option("--people", a.people_counts, "people counts to test (default 5 10 20 ... all)");
   }
+  if (all || protocol == "openset") {
+    sub.add_option("--calibrate-far", a.calibrate_far,
+                   "kNN: also report FAR/FRR on held-out probes at the gallery vote calibrated "
+                   "for this FAR (0.01)");
+  }
   if (all || protocol == "cluster") {
     sub.add_option("--radius", a.cluster.radius,
                    "clipface's neighbourhood radius, cosine distance (default: the embedder's "
@@ -219,6 +225,7 @@ eval::ProtocolOptions to_options(const EvalArgs& a, const std::string& embedder,
   o.train_pairs = a.train_pairs;
   o.max_pairs = a.max_pairs;
   o.cluster = a.cluster;
+  o.calibrate_far = a.calibrate_far;
   return o;
 }
 

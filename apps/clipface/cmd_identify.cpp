@@ -47,7 +47,8 @@ std::vector<fs::path> expand_inputs(const std::vector<std::string>& inputs) {
   return files;
 }
 
-nlohmann::json face_json(const fs::path& file, std::size_t index, const NamedFace& named) {
+nlohmann::json face_json(const fs::path& file, std::size_t index, const NamedFace& named,
+                         const KnnVote& rule) {
   const auto& f = named.face;
   nlohmann::json landmarks = nlohmann::json::array();
   for (const auto& p : f.landmarks) landmarks.push_back({p.x, p.y});
@@ -66,6 +67,8 @@ nlohmann::json face_json(const fs::path& file, std::size_t index, const NamedFac
           {"distance", l2_from_cosine(d.score)},
           {"votes", d.votes},
           {"voters", d.voters},
+          // the L2 threshold that applied: the named person's (calibrated or not), else the global
+          {"threshold", rule.threshold_for(d.known() ? d.label : std::string())},
           {"quality",
            {{"size", named.quality.size},
             {"sharpness", named.quality.sharpness},
@@ -154,7 +157,7 @@ const bool registered = register_command(
           for (std::size_t i = 0; i < result.faces.size(); ++i) {
             const auto& named = result.faces[i];
             if (args->json) {
-              std::printf("%s\n", face_json(file, i, named).dump().c_str());
+              std::printf("%s\n", face_json(file, i, named, rule).dump().c_str());
             } else {
               const auto& b = named.face.box;
               const std::string low = quality_problems(named.quality, QualityBar{});

@@ -15,11 +15,12 @@
 // event below, for margin); FAR's 95% upper confidence bound (Clopper-Pearson) is reported with
 // it. A gallery needs at least ceil(1 / target FAR) impostor probes to say anything.
 //
-// Per-person thresholds, for people whose photos are unusually varied (their genuine distances
-// in the top tenth of the gallery's people: looser, as long as FAR stays within the target) or
-// unusually alike (bottom tenth: tighter, as long as none of their own photos is lost), and for
-// people a negative example ("this face is not X") would be mistaken for (tighter until it no
-// longer is).
+// Per-person thresholds (among 10 or more people with 3 or more photos), for people whose photos
+// are unusually varied (the median distance between them in the top tenth of the gallery's people
+// and a quarter above the typical one: looser, as long as FAR stays within the target) or
+// unusually alike (bottom tenth, a quarter below: tighter, as long as none of their own photos is
+// lost), and for people a negative example ("this face is not X") would be mistaken for (tighter
+// until it no longer is).
 #pragma once
 
 #include <cstdint>

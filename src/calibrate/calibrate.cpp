@@ -262,12 +262,14 @@ void per_person(const Probes& p, CalibrationResult& r, double target) {
     std::vector<float> all;
     for (const auto& [person, m] : median) all.push_back(m);
     std::sort(all.begin(), all.end());
-    const float low = all[all.size() / 10], high = all[all.size() - 1 - all.size() / 10];
+    // Unusual = in the outer tenth and a quarter away from the typical person.
+    const float typical = all[all.size() / 2];
+    const float low = std::min(all[all.size() / 10], 0.75f * typical);
+    const float high = std::max(all[all.size() - 1 - all.size() / 10], 1.25f * typical);
     for (const auto& [person, m] : median) {
       const std::size_t right = right_of(p, rule, person);
       const std::string spread = " (median distance between their photos " + number(m) +
-                                 ", the gallery's people " + number(low) + " to " + number(high) +
-                                 ")";
+                                 ", the gallery's typical person " + number(typical) + ")";
       if (m > high) {
         // Varied: the loosest threshold that names more of them and keeps FAR within the target.
         float best = -1;

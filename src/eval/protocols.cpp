@@ -9,6 +9,7 @@
 #include <optional>
 #include <set>
 
+#include "clipface/calibration.hpp"
 #include "clipface/errors.hpp"
 #include "clipface/eval/clustering.hpp"
 #include "clipface/eval/neighbours.hpp"
@@ -601,6 +602,74 @@ Enrolment enrol_prompts(ClipModel& model, const EmbeddedSet& set, const std::vec
   return e;
 }
 
+// The gallery vote calibrated (clipface calibrate's way) on the enrolled faces and the strangers
+// of half of the never-enrolled people, then scored on probes that took no part: the genuine
+// probes and the other half's faces.
+struct CalibratedPoint {
+  nlohmann::json json;
+  std::string text;
+};
+CalibratedPoint calibrated_point(const EmbeddedSet& set, const std::vector<int>& labels,
+                                 const std::vector<std::string>& names, const OpenSetSplit& split,
+                                 const ProtocolOptions& options) {
+  CalibrationData data;
+  data.labelled = select_rows(set.embeddings, split.enrolled);
+  for (std::size_t r : split.enrolled) {
+    data.people.push_back(names[static_cast<std::size_t>(labels[r])]);
+    data.images.push_back(set.images[r].path.string());
+  }
+  std::vector<int> strangers;
+  for (std::size_t r : split.impostor) strangers.push_back(labels[r]);
+  std::sort(strangers.begin(), strangers.end());
+  strangers.erase(std::unique(strangers.begin(), strangers.end()), strangers.end());
+  SeededRandom random(options.seed + 17);
+  random.shuffle(strangers);
+  const std::set<int> calibrating(strangers.begin(), strangers.begin() + strangers.size() / 2);
+  std::vector<std::size_t> calibration_rows, held_out_rows;
+  for (std::size_t r : split.impostor) {
+    (calibrating.count(labels[r]) ? calibration_rows : held_out_rows).push_back(r);
+  }
+  data.strangers = select_rows(set.embeddings, calibration_rows);
+  data.stranger_sources.assign(calibration_rows.size(), "never-enrolled people");
+  CalibratedPoint out;
+  CalibrationOptions o;
+  o.target_far = options.calibrate_far;
+  o.seed = options.seed;
+  CalibrationResult c;
+  try {
+    c = calibrate(data, o, with_overrides(default_vote(set.info), options));
+  } catch (const InputError& e) {
+    out.text = "calibrated point: not measured (" + std::string(e.what()) + ")";
+    out.json = {{"target_far", o.target_far}, {"error", e.what()}};
+    return out;
+  }
+  std::vector<std::size_t> probe_rows = split.genuine;
+  probe_rows.insert(probe_rows.end(), held_out_rows.begin(), held_out_rows.end());
+  std::vector<std::string> truth;
+  for (std::size_t r : split.genuine) truth.push_back(names[static_cast<std::size_t>(labels[r])]);
+  truth.resize(probe_rows.size());
+  const RateAt held = held_out_rates(data, select_rows(set.embeddings, probe_rows), truth, c.rule);
+  out.json = {
+      {"target_far", o.target_far},
+      {"rule", {{"k1", c.rule.k1}, {"k2", c.rule.k2}, {"threshold", c.rule.threshold}}},
+      {"person_thresholds", c.rule.person_thresholds.size()},
+      {"calibration",
+       {{"far", c.far}, {"frr", c.frr}, {"impostors", c.impostors}, {"genuine", c.genuine}}},
+      {"held_out",
+       {{"far", held.far},
+        {"frr", held.frr},
+        {"impostors", held.impostors},
+        {"genuine", held.genuine}}}};
+  out.text = "calibrated point (gallery vote k1=" + std::to_string(c.rule.k1) +
+             " k2=" + std::to_string(c.rule.k2) + ", threshold " + fixed(c.rule.threshold, 3) +
+             " for FAR " + general(o.target_far) + ", set on the enrolled faces and " +
+             std::to_string(calibration_rows.size()) + " faces of half the strangers): FAR " +
+             pct(held.far) + " on " + std::to_string(held.impostors) +
+             " held-out impostor probes, FRR " + pct(held.frr) + " on " +
+             std::to_string(held.genuine) + " genuine probes";
+  return out;
+}
+
 std::string at_threshold_text(const OpenSetPoint& at) {
   return "accuracy " + pct(at.accuracy) + ", FPR " + pct(at.fpr) + ", FNR " + pct(at.fnr) +
          " (misidentified " + std::to_string(at.genuine_misidentified) + " = " +
@@ -665,6 +734,16 @@ ProtocolOutput run_openset(const fs::path& dir, const ProtocolOptions& options,
               {"curve", curve_json},
               {"dataset", dataset_json(set)}};
   out.json.update(enrolment.json);
+  std::string calibrated;
+  if (!model) {
+    const CalibratedPoint point = calibrated_point(set, labels, names, split, options);
+    out.json["calibrated"] = point.json;
+    calibrated = point.text + "\n";
+    if (point.json.contains("held_out")) {
+      out.summary.push_back({"FAR@calibrated", pct(point.json["held_out"]["far"].get<double>())});
+      out.summary.push_back({"FRR@calibrated", pct(point.json["held_out"]["frr"].get<double>())});
+    }
+  }
   std::vector<std::vector<std::string>> rows;
   for (std::size_t i = 0; i < curve.size(); ++i) {
     const auto& p = curve[i];
@@ -683,11 +762,13 @@ ProtocolOutput run_openset(const fs::path& dir, const ProtocolOptions& options,
              "definitions: " + kOpenSetDefinitions + "\nat threshold " +
              fixed(options.confidence_threshold, 2) + ": " + at_threshold_text(at) +
              "\nmost accurate threshold: " + fixed(curve[best].threshold, 2) + " (accuracy " +
-             pct(curve[best].accuracy) + ")\n" +
+             pct(curve[best].accuracy) + ")\n" + calibrated +
              format_table({"threshold", "accuracy", "FPR", "FNR", "misidentified"}, rows);
+  const auto calibrated_summary = out.summary;
   out.summary = {{"accuracy@" + fixed(options.confidence_threshold, 2), pct(at.accuracy)},
                  {"FPR@" + fixed(options.confidence_threshold, 2), pct(at.fpr)},
                  {"FNR@" + fixed(options.confidence_threshold, 2), pct(at.fnr)}};
+  out.summary.insert(out.summary.end(), calibrated_summary.begin(), calibrated_summary.end());
   out.summary.insert(out.summary.end(), enrolment.summary.begin(), enrolment.summary.end());
   out.summary.push_back({"face found", pct(set.detection_rate())});
   if (!options.report_dir.empty()) {

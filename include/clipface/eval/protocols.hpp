@@ -40,6 +40,9 @@ struct ProtocolOptions {
   // known person's images for the prompt classifier.
   std::optional<int> shots;
   float confidence_threshold = 0.80f;
+  // openset (kNN): also the gallery vote calibrated for this FAR on the enrolled faces and half
+  // of the never-enrolled people, scored on the genuine probes and the other half
+  double calibrate_far = 0.01;
   std::string classifier = "knn";  // openset: knn (gallery vote) | prompts (fine-tuned text tower)
   // prompt classifier (openset --classifier prompts, and prompts): the paper's 80/20 split of each
   // known person's images (train / genuine probes), then the fine-tuning's own validation share
