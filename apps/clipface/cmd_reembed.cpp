@@ -39,6 +39,9 @@ const bool registered = register_command(
       app.add_flag("--drop-failed", args->options.drop_failed,
                    "switch even when some faces could not be re-embedded (they are removed)");
       app.add_flag("--cancel", args->cancel, "abandon a re-embedding in progress");
+      app.add_flag("--again", args->options.again,
+                   "embed every face anew with the gallery's own model (repairs vectors that "
+                   "clipface doctor found made by another model)");
       app.add_flag("--status", args->status, "show the re-embedding in progress, change nothing");
       app.add_flag("--json", args->json, "print JSON");
       app.add_flag("--quiet", args->quiet, "no progress on stderr");
@@ -73,22 +76,30 @@ const bool registered = register_command(
           }
           return 0;
         }
-        // Resuming without --embedder: the model the interrupted run used.
+        // Without --embedder: the model an interrupted run used, or (--again) the gallery's.
         const ReembedState s = gallery.reembed_state();
         PipelineArgs pipeline = args->pipeline;
-        if (pipeline.embedder.empty()) {
-          if (!s.active) throw InputError("give the new model with --embedder NAME");
+        PipelineOptions chosen;
+        if (!pipeline.embedder.empty()) {
+          chosen = pipeline.options();
+        } else if (s.active) {
           pipeline.embedder = s.spec;
           pipeline.flip = s.target.crop_style.find("+flip") != std::string::npos;
           if (s.target.crop_style.rfind("tight", 0) == 0 ||
-              s.target.crop_style.rfind("loose", 0) == 0)
+              s.target.crop_style.rfind("loose", 0) == 0) {
             pipeline.crop_style = s.target.crop_style.substr(0, 5);
+          }
+          chosen = pipeline.options();
+        } else if (args->options.again) {
+          chosen = pipeline.options(embedder_spec_for(gallery.model()), gallery.model().crop_style);
+        } else {
+          throw InputError("give the new model with --embedder NAME");
         }
-        const FacePipeline models(pipeline.options());
+        const FacePipeline models(chosen);
         args->options.switch_model = !args->no_switch;
         args->options.progress = !args->quiet;
         const EmbedderInfo before = gallery.model();
-        const ReembedReport r = reembed_gallery(gallery, models.embedder(), pipeline.embedder,
+        const ReembedReport r = reembed_gallery(gallery, models.embedder(), chosen.embedder,
                                                 &models.detector(), args->options);
         if (args->json) {
           nlohmann::json out{{"gallery", args->gallery},

@@ -328,8 +328,9 @@ class Gallery {
   ReembedState reembed_state() const;
   // Starts a re-embedding to `target` (or resumes it: same target). The live vectors and the
   // index stay as they are until switch_model(). GalleryError when one to another model is in
-  // progress; InputError when `target` is the gallery's model.
-  void begin_reembed(const EmbedderInfo& target, const std::string& spec);
+  // progress; InputError when `target` is the gallery's model, unless `again` (every vector
+  // computed anew with the same model: repairs vectors that came from elsewhere).
+  void begin_reembed(const EmbedderInfo& target, const std::string& spec, bool again = false);
   // Up to `limit` faces that have no new vector yet, in id order.
   std::vector<ReembedWork> reembed_pending(std::size_t limit) const;
   // Stores new vectors in ONE transaction. InputError for a vector of the wrong size or norm.

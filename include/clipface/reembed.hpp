@@ -20,6 +20,7 @@ struct ReembedOptions {
   std::size_t batch = 32;    // faces per transaction
   bool switch_model = true;  // switch once every face has its new vector
   bool drop_failed = false;  // switch even if some faces could not be re-embedded (removing them)
+  bool again = false;        // the gallery's own model again (repairs vectors from elsewhere)
   bool progress = true;
 };
 

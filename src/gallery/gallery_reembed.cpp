@@ -69,16 +69,17 @@ ReembedState Gallery::reembed_state() const {
   return read_state(*impl_);
 }
 
-void Gallery::begin_reembed(const EmbedderInfo& target, const std::string& spec) {
+void Gallery::begin_reembed(const EmbedderInfo& target, const std::string& spec, bool again) {
   std::lock_guard lock(impl_->mutex);
   Impl& g = *impl_;
   g.require_writable();
   if (target.name.empty() || target.dim <= 0) {
     throw InputError("re-embedding needs a model with a name and a dimension");
   }
-  if (target.same_space(g.model)) {
+  if (target.same_space(g.model) && !again) {
     throw InputError("gallery " + g.dir.string() + " already holds embeddings of " +
-                     gallery_detail::describe_model(g.model));
+                     gallery_detail::describe_model(g.model) +
+                     " (--again embeds every face anew with it)");
   }
   Transaction txn(*g.db, Transaction::Kind::write);
   const ReembedState s = read_state(g);

@@ -45,7 +45,7 @@ ReembedReport reembed_gallery(Gallery& gallery, const Embedder& embedder, const 
   const auto start = std::chrono::steady_clock::now();
   const EmbedderInfo& target = embedder.info();
   const EmbedderInfo old = gallery.model();
-  gallery.begin_reembed(target, spec);
+  gallery.begin_reembed(target, spec, options.again);
   // The stored crop is exactly what the new model looks at when it crops the same way.
   const bool same_crop = base_style(old.crop_style) == base_style(target.crop_style) &&
                          old.input_size == target.input_size;
