@@ -9,6 +9,7 @@
 #include "clipface/errors.hpp"
 #include "clipface/eval/protocols.hpp"
 #include "command.hpp"
+#include "inputs.hpp"
 #include "train_args.hpp"
 
 namespace clipface::app {
@@ -53,7 +54,19 @@ struct EvalArgs {
   std::size_t max_pairs = 0;
   std::string dir;
   std::string protocol;  // compare only
+  InputPolicy policy;
 };
+
+// Each image without an embedding becomes a skip line on stderr (and a `skipped` list in JSON).
+void record_skips(eval::ProtocolOutput& run, SkipList& skips) {
+  nlohmann::json listed = nlohmann::json::array();
+  for (const auto& f : run.failures) {
+    skips.skip(f.image.path.string(), f.reason, f.exit_code);
+    listed.push_back(skip_json(f.image.path.string(), f.reason, f.exit_code));
+  }
+  skips.use(run.images - run.failures.size());
+  run.json["skipped"] = listed;
+}
 
 void add_common(CLI::App& sub, EvalArgs& a, bool several_embedders) {
   sub.add_option("DIR", a.dir, "labelled folder DIR/<person>/* (verify: the LFW image folder)")
@@ -80,6 +93,7 @@ void add_common(CLI::App& sub, EvalArgs& a, bool several_embedders) {
   sub.add_flag("--flip", a.flip, "average the embedding of the mirrored crop in (test-time flip)");
   sub.add_option("--device", a.device, "cpu | cuda");
   sub.add_option("--max-people", a.max_people, "use only the first N people (sorted by name)");
+  a.policy.add_to(sub);
 }
 
 void add_protocol_options(CLI::App& sub, EvalArgs& a, const std::string& protocol) {
@@ -201,6 +215,7 @@ eval::ProtocolOptions to_options(const EvalArgs& a, const std::string& embedder,
   o.embed.pick = parse_face_pick(a.pick);
   if (!a.cache.empty()) o.embed.cache_dir = a.cache;
   o.embed.use_cache = !a.no_cache;
+  o.embed.strict = a.policy.strict;
   o.seed = a.seed;
   o.report_dir = a.report;
   o.output_dir = a.output;
@@ -270,14 +285,17 @@ Runner setup(CLI::App& app) {
     if (*active != "compare") {
       if (a.embedders.size() != 1)
         throw InputError("give one --embedder (use 'eval compare' for several)");
-      const auto out = eval::run_protocol(*active, a.dir, to_options(a, a.embedders[0], *active));
+      auto out = eval::run_protocol(*active, a.dir, to_options(a, a.embedders[0], *active));
+      SkipList skips;
+      record_skips(out, skips);
       if (a.json) {
         std::cout << out.json.dump(2) << "\n";
       } else {
         std::cout << out.text;
         if (!out.report.empty()) std::cout << "report: " << out.report.string() << "\n";
       }
-      return 0;
+      skips.print_summary("images");
+      return skips.exit_code(a.policy);
     }
     for (const auto& embedder : a.embedders) {
       eval::check_options(a.protocol, to_options(a, embedder, a.protocol));  // fail before work
@@ -291,6 +309,8 @@ Runner setup(CLI::App& app) {
         options.output_dir = std::filesystem::path(a.output) / folder_name(embedder);
       runs.push_back(eval::run_protocol(a.protocol, a.dir, options));
     }
+    SkipList skips;
+    for (auto& run : runs) record_skips(run, skips);
     if (a.json) {
       nlohmann::json j = {{"protocol", a.protocol}, {"runs", nlohmann::json::array()}};
       for (const auto& run : runs) j["runs"].push_back(run.json);
@@ -299,7 +319,8 @@ Runner setup(CLI::App& app) {
       for (const auto& run : runs) std::cout << "== " << run.embedder << "\n" << run.text << "\n";
       std::cout << "== " << a.protocol << ", side by side\n" << eval::side_by_side(runs);
     }
-    return 0;
+    skips.print_summary("images");
+    return skips.exit_code(a.policy);
   };
 }
 

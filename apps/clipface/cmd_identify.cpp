@@ -15,6 +15,7 @@
 #include "clipface/image.hpp"
 #include "clipface/recognizer.hpp"
 #include "command.hpp"
+#include "inputs.hpp"
 #include "pipeline_args.hpp"
 
 namespace clipface::app {
@@ -33,22 +34,11 @@ struct IdentifyArgs {
   float min_confidence = finetune::kDefaultMinConfidence;
   bool remember = false;
   PipelineArgs pipeline;
+  InputPolicy policy;
 };
 
-std::vector<fs::path> expand_inputs(const std::vector<std::string>& inputs) {
-  std::vector<fs::path> files;
-  for (const auto& input : inputs) {
-    if (fs::is_directory(input)) {
-      for (auto& f : list_images(input, true)) files.push_back(std::move(f));
-    } else {
-      files.emplace_back(input);  // a missing file is reported when it is read
-    }
-  }
-  return files;
-}
-
-nlohmann::json face_json(const fs::path& file, std::size_t index, const NamedFace& named,
-                         const KnnVote& rule) {
+nlohmann::json face_json(const fs::path& file, cv::Size image, std::size_t index,
+                         const NamedFace& named, const KnnVote& rule) {
   const auto& f = named.face;
   nlohmann::json landmarks = nlohmann::json::array();
   for (const auto& p : f.landmarks) landmarks.push_back({p.x, p.y});
@@ -57,27 +47,28 @@ nlohmann::json face_json(const fs::path& file, std::size_t index, const NamedFac
     neighbours.push_back({{"person", n.person}, {"cosine", n.cosine}, {"distance", n.l2}});
   }
   const auto& d = named.decision;
-  return {{"file", file.string()},
-          {"face", index},
-          {"box", {f.box.x, f.box.y, f.box.width, f.box.height}},
-          {"landmarks", landmarks},
-          {"detector_score", f.score},
-          {"label", d.label},
-          {"score", d.score},
-          {"distance", l2_from_cosine(d.score)},
-          {"votes", d.votes},
-          {"voters", d.voters},
-          // the L2 threshold that applied: the named person's (calibrated or not), else the global
-          {"threshold", rule.threshold_for(d.known() ? d.label : std::string())},
-          {"quality",
-           {{"size", named.quality.size},
-            {"sharpness", named.quality.sharpness},
-            {"yaw", named.quality.yaw},
-            {"pitch", named.quality.pitch},
-            {"roll", named.quality.roll},
-            {"detector_score", named.quality.detector_score},
-            {"problems", quality_problems(named.quality, QualityBar{})}}},
-          {"neighbours", neighbours}};
+  nlohmann::json out{{"file", file.string()}, {"face", index}};
+  add_box_fields(out, f, image);
+  out.update({{"landmarks", landmarks},
+              {"detector_score", f.score},
+              {"label", d.label},
+              {"score", d.score},
+              {"distance", l2_from_cosine(d.score)},
+              {"votes", d.votes},
+              {"voters", d.voters},
+              // the L2 threshold that applied: the named person's (calibrated or not), else the
+              // global one
+              {"threshold", rule.threshold_for(d.known() ? d.label : std::string())},
+              {"quality",
+               {{"size", named.quality.size},
+                {"sharpness", named.quality.sharpness},
+                {"yaw", named.quality.yaw},
+                {"pitch", named.quality.pitch},
+                {"roll", named.quality.roll},
+                {"detector_score", named.quality.detector_score},
+                {"problems", quality_problems(named.quality, QualityBar{})}}},
+              {"neighbours", neighbours}});
+  return out;
 }
 
 const bool registered = register_command(
@@ -104,7 +95,12 @@ const bool registered = register_command(
                    "store the faces met as unlabelled faces of the gallery (for clipface "
                    "cluster); images already in the gallery add nothing");
       args->pipeline.add_to(app);
+      args->policy.add_to(app);
       return [args]() {
+        const std::vector<fs::path> files = expand_image_inputs(args->inputs);
+        if (files.empty()) throw InputError("no image files in the folders given");
+        SkipList skips;
+        if (args->policy.strict) require_readable_images(files);
         Gallery gallery =
             Gallery::open(args->gallery, args->remember ? GalleryMode::write : GalleryMode::read);
         const FacePipeline pipeline(
@@ -134,18 +130,22 @@ const bool registered = register_command(
           std::printf("%-40s %4s  %-24s %7s %8s %5s  %-9s %s\n", "file", "face", "label", "cosine",
                       "distance", "votes", "quality", "box");
         }
-        int failures = 0;
-        int exit_code = 0;
-        for (const auto& file : expand_inputs(args->inputs)) {
+        for (const auto& file : files) {
           Identification result;
           try {
             result = recognizer.identify_file(file);
           } catch (const ImageError& e) {
-            std::fprintf(stderr, "clipface: error: %s\n", e.what());
-            ++failures;
-            exit_code = e.exit_code();
+            skips.skip(file.string(), e.reason(), e.exit_code());
+            if (args->json) {
+              std::printf("%s\n", nlohmann::json{{"file", file.string()},
+                                                 {"skipped", e.reason()},
+                                                 {"code", e.exit_code()}}
+                                      .dump()
+                                      .c_str());
+            }
             continue;
           }
+          skips.use();
           if (result.faces.empty()) {
             if (args->json) {
               std::printf("%s\n",
@@ -157,9 +157,9 @@ const bool registered = register_command(
           for (std::size_t i = 0; i < result.faces.size(); ++i) {
             const auto& named = result.faces[i];
             if (args->json) {
-              std::printf("%s\n", face_json(file, i, named, rule).dump().c_str());
+              std::printf("%s\n", face_json(file, result.size, i, named, rule).dump().c_str());
             } else {
-              const auto& b = named.face.box;
+              const auto b = clip_box(named.face.box, result.size);
               const std::string low = quality_problems(named.quality, QualityBar{});
               std::printf("%-40s %4zu  %-24s %7.3f %8.3f %5d  %-9s %.0f,%.0f %.0fx%.0f\n",
                           file.filename().string().c_str(), i, named.decision.label.c_str(),
@@ -185,10 +185,8 @@ const bool registered = register_command(
           }
           std::fflush(stdout);
         }
-        if (failures > 0 && args->inputs.size() > 1) {
-          std::fprintf(stderr, "clipface: %d image(s) could not be read\n", failures);
-        }
-        return exit_code;
+        skips.print_summary("images");
+        return skips.exit_code(args->policy);
       };
     });
 

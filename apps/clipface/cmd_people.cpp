@@ -93,13 +93,16 @@ const bool registered = register_command(
       split->add_option("faces", args->faces, "face ids (clipface people GALLERY faces GROUP)")
           ->required();
       split->add_option("--to", args->to, "give them to this person instead of a new cluster");
+      auto* forget = app.add_subcommand(
+          "forget", "delete faces (duplicates, bad photos) with their crops and embeddings");
+      forget->add_option("faces", args->faces, "face ids")->required();
       auto* negative =
           app.add_subcommand("not",
                              "record that a face is not a person (a negative example: clustering, "
                              "proposals and calibration use it)");
       negative->add_option("face", args->face, "face id")->required();
       negative->add_option("name", args->name, "person")->required();
-      return [args, list, remove, rename, faces, name, merge, split, negative]() {
+      return [args, list, remove, rename, faces, name, merge, split, forget, negative]() {
         if (*list) {
           const Gallery gallery = Gallery::open(args->gallery, GalleryMode::read);
           const auto people = gallery.people();
@@ -158,6 +161,9 @@ const bool registered = register_command(
             std::printf("moved %zu faces out of %s to %s\n", args->faces.size(),
                         from.describe().c_str(), args->to.c_str());
           }
+        } else if (*forget) {
+          Gallery gallery = Gallery::open(args->gallery, GalleryMode::write);
+          std::printf("removed %d faces\n", gallery.remove_faces(args->faces));
         } else if (*negative) {
           Gallery gallery = Gallery::open(args->gallery, GalleryMode::write);
           gallery.add_negative(args->face, args->name);

@@ -308,6 +308,11 @@ class Gallery {
   // as negative examples of them. InputError for a face not in `from`, or no faces.
   std::int64_t split(const FaceGroup& from, const std::vector<std::int64_t>& faces,
                      const std::string& to_person = "");
+  // Deletes these faces (crops, vectors, quality records, memberships; images left without
+  // faces), vacuums the database and rewrites the index, as remove_person does. InputError for an
+  // unknown face, or when it would leave a person without faces (remove the person instead).
+  // Returns the faces removed.
+  int remove_faces(const std::vector<std::int64_t>& faces);
   // Records "face is not person". InputError: unknown face or person, or the face is theirs.
   void add_negative(std::int64_t face_id, const std::string& person);
   std::vector<Negative> negatives() const;

@@ -61,16 +61,20 @@ std::vector<PersonImages> list_people(const std::filesystem::path& dir);
 
 struct EnrollOptions {
   bool store_crops = true;    // keep the aligned crop PNG beside each face
-  bool skip_enrolled = true;  // images already in the gallery (same content) are skipped
+  bool skip_enrolled = true;  // images already in the gallery (same content) are not added again
   bool progress = true;
+  // All or nothing: every image is looked at before anything is written; when any is skipped,
+  // nothing is written and SkippedInputsError lists them all. Holds the run's faces in memory.
+  bool strict = false;
   QualityBar quality;  // faces below it are skipped, with the reason
 };
 
+// An image that was not used, and the exit code the CLI gives it (README, "Exit codes").
 struct SkippedImage {
   std::filesystem::path path;
-  // "no face", "2 faces", "already enrolled", "low quality: <why>" (enroll_unlabelled: "face N:
-  // low quality: <why>" for one face of several), or the ImageError message
+  // "no face", "2 faces", "low quality: <why>", or the ImageError message
   std::string reason;
+  int exit_code = 2;  // 3: unreadable image (ImageError), 2: bad data (no face, several faces)
 };
 
 struct EnrollReport {
@@ -78,21 +82,58 @@ struct EnrollReport {
   int images = 0;  // images looked at
   int faces = 0;   // faces enrolled
   std::vector<SkippedImage> skipped;
+  // enroll_unlabelled: single faces left out of images whose other faces were added ("face 2:
+  // low quality: ..."); the image itself was used
+  std::vector<SkippedImage> skipped_faces;
+  std::vector<std::filesystem::path> already_enrolled;  // same content already in the gallery
+  bool written = false;                                 // something was committed to the gallery
   double seconds = 0;
 };
 
+// The gallery an enrollment writes to: an open one, or one created for the pipeline's embedder at
+// the first write, so that a call that enrolls nothing leaves no gallery behind.
+class GalleryTarget {
+ public:
+  explicit GalleryTarget(Gallery& gallery) : gallery_(&gallery) {}
+  GalleryTarget(std::filesystem::path dir, GalleryOptions options)
+      : dir_(std::move(dir)), options_(std::move(options)) {}
+
+  const Gallery* existing() const { return gallery_; }  // nullptr until created
+  Gallery& for_writing(const EmbedderInfo& model);      // creates the gallery on first call
+
+ private:
+  Gallery* gallery_ = nullptr;
+  std::unique_ptr<Gallery> created_;
+  std::filesystem::path dir_;
+  GalleryOptions options_;
+};
+
 // Enrolls the images of each person with exactly one face; one transaction per person, so an
-// interrupted run keeps every person it finished and a rerun picks up the rest.
-EnrollReport enroll_people(Gallery& gallery, const FacePipeline& pipeline,
+// interrupted run keeps every person it finished and a rerun picks up the rest (strict: one
+// transaction for the whole run, and none when an image is skipped).
+EnrollReport enroll_people(GalleryTarget& target, const FacePipeline& pipeline,
                            const std::vector<PersonImages>& people, const EnrollOptions& options);
+inline EnrollReport enroll_people(Gallery& gallery, const FacePipeline& pipeline,
+                                  const std::vector<PersonImages>& people,
+                                  const EnrollOptions& options) {
+  GalleryTarget target(gallery);
+  return enroll_people(target, pipeline, people, options);
+}
 
 // Every face of every image as an unlabelled face (or a known stranger), for clustering
-// (`clipface add GALLERY --unlabelled DIR`): faces below the quality bar are skipped one by one;
-// one transaction per batch of images, so an interrupted run keeps what it finished and a rerun
-// skips images already in the gallery. EnrollReport::people stays 0.
-EnrollReport enroll_unlabelled(Gallery& gallery, const FacePipeline& pipeline,
+// (`clipface add GALLERY --unlabelled DIR`): faces below the quality bar are left out one by one
+// (an image none of whose faces clears it is skipped); one transaction per batch of images, so
+// an interrupted run keeps what it finished and a rerun passes over images already in the
+// gallery (strict: one transaction, none when an image is skipped). EnrollReport::people stays 0.
+EnrollReport enroll_unlabelled(GalleryTarget& target, const FacePipeline& pipeline,
                                const std::vector<std::filesystem::path>& images,
                                const EnrollOptions& options, bool strangers = false);
+inline EnrollReport enroll_unlabelled(Gallery& gallery, const FacePipeline& pipeline,
+                                      const std::vector<std::filesystem::path>& images,
+                                      const EnrollOptions& options, bool strangers = false) {
+  GalleryTarget target(gallery);
+  return enroll_unlabelled(target, pipeline, images, options, strangers);
+}
 
 // A face of an image, named.
 struct NamedFace {

@@ -58,6 +58,16 @@ std::vector<LabelledImage> labelled(const fs::path& dir, std::size_t max_people)
   return out;
 }
 
+// Every protocol's embedding step: records the images without an embedding in `out` for the CLI.
+EmbeddedSet embed_for(const std::vector<LabelledImage>& images, const Embedder& embedder,
+                      const Detector& detector, const ProtocolOptions& options,
+                      ProtocolOutput& out) {
+  EmbeddedSet set = embed_images(images, embedder, detector, options.embed);
+  out.failures.insert(out.failures.end(), set.failures.begin(), set.failures.end());
+  out.images += set.attempted();
+  return set;
+}
+
 std::string failures_text(const EmbeddedSet& set) {
   std::string text = "images: " + std::to_string(set.attempted()) +
                      ", with a face: " + std::to_string(set.size()) + " (" +
@@ -320,8 +330,7 @@ KnnVote with_overrides(KnnVote rule, const ProtocolOptions& options) {
 ProtocolOutput run_retrieval(const fs::path& dir, const ProtocolOptions& options,
                              const Embedder& embedder, const Detector& detector) {
   ProtocolOutput out;
-  const auto set =
-      embed_images(labelled(dir, options.max_people), embedder, detector, options.embed);
+  const auto set = embed_for(labelled(dir, options.max_people), embedder, detector, options, out);
   std::vector<std::string> names;
   const auto labels = set.label_ids(&names);
   const auto r = evaluate_retrieval(set.embeddings, labels);
@@ -382,8 +391,7 @@ ProtocolOutput run_retrieval(const fs::path& dir, const ProtocolOptions& options
 ProtocolOutput run_grid(const fs::path& dir, const ProtocolOptions& options,
                         const Embedder& embedder, const Detector& detector) {
   ProtocolOutput out;
-  const auto set =
-      embed_images(labelled(dir, options.max_people), embedder, detector, options.embed);
+  const auto set = embed_for(labelled(dir, options.max_people), embedder, detector, options, out);
   std::vector<std::string> names;
   const auto labels = set.label_ids(&names);
   const Split split =
@@ -700,8 +708,7 @@ ProtocolOutput run_openset(const fs::path& dir, const ProtocolOptions& options,
     model.emplace(
         load_clip_model(options.embedder_spec, embedder.info(), options.embedder.runtime));
   }
-  const auto set =
-      embed_images(labelled(dir, options.max_people), embedder, detector, options.embed);
+  const auto set = embed_for(labelled(dir, options.max_people), embedder, detector, options, out);
   std::vector<std::string> names;
   const auto labels = set.label_ids(&names);
   const Enrolment enrolment = model ? enrol_prompts(*model, set, labels, names, options)
@@ -843,8 +850,7 @@ ProtocolOutput run_prompts(const fs::path& dir, const ProtocolOptions& options,
   const auto variants = prompt_variants(options);
   ClipModel model =
       load_clip_model(options.embedder_spec, embedder.info(), options.embedder.runtime);
-  const auto set =
-      embed_images(labelled(dir, options.max_people), embedder, detector, options.embed);
+  const auto set = embed_for(labelled(dir, options.max_people), embedder, detector, options, out);
   std::vector<std::string> names;
   const auto labels = set.label_ids(&names);
   const OpenSetSplit split = prompt_split(labels, options);
@@ -951,7 +957,7 @@ ProtocolOutput run_verify(const fs::path& dir, const ProtocolOptions& options,
   }
   std::vector<LabelledImage> images;
   for (const auto& [path, person] : unique) images.push_back({path, person});
-  const auto set = embed_images(images, embedder, detector, options.embed);
+  const auto set = embed_for(images, embedder, detector, options, out);
   std::map<fs::path, std::size_t> row_of;
   for (std::size_t r = 0; r < set.images.size(); ++r) row_of[set.images[r].path] = r;
   auto scores_of = [&](const PairsFile& file) {
@@ -1035,8 +1041,7 @@ ProtocolOutput run_verify(const fs::path& dir, const ProtocolOptions& options,
 ProtocolOutput run_scale(const fs::path& dir, const ProtocolOptions& options,
                          const Embedder& embedder, const Detector& detector) {
   ProtocolOutput out;
-  const auto set =
-      embed_images(labelled(dir, options.max_people), embedder, detector, options.embed);
+  const auto set = embed_for(labelled(dir, options.max_people), embedder, detector, options, out);
   const KnnVote rule = with_overrides(default_vote(set.info), options);
   std::vector<std::string> names;
   set.label_ids(&names);

@@ -158,16 +158,23 @@ std::string face_select_sql(const Gallery::Impl& g, std::string_view where) {
   return sql;
 }
 
+Face face_from_columns(const Statement& stmt, int first) {
+  Face face;
+  face.box = cv::Rect2f(
+      static_cast<float>(stmt.real(first)), static_cast<float>(stmt.real(first + 1)),
+      static_cast<float>(stmt.real(first + 2)), static_cast<float>(stmt.real(first + 3)));
+  parse_landmarks(stmt.text(first + 4), face);
+  face.score = static_cast<float>(stmt.real(first + 5));
+  return face;
+}
+
 FaceRecord face_from_row(const Statement& stmt) {
   FaceRecord r;
   r.id = stmt.int64(0);
   r.person = stmt.text(1);
   r.image_path = stmt.text(2);
   r.image_sha256 = stmt.text(3);
-  r.face.box = cv::Rect2f(static_cast<float>(stmt.real(4)), static_cast<float>(stmt.real(5)),
-                          static_cast<float>(stmt.real(6)), static_cast<float>(stmt.real(7)));
-  parse_landmarks(stmt.text(8), r.face);
-  r.face.score = static_cast<float>(stmt.real(9));
+  r.face = face_from_columns(stmt, 4);
   r.has_crop = stmt.int64(10) != 0;
   r.face_index = static_cast<int>(stmt.int64(11));
   r.stranger = stmt.int64(12) != 0;

@@ -41,6 +41,8 @@ std::vector<FaceRecord> read_faces(const Gallery::Impl& g, std::string_view wher
 
 std::string face_select_sql(const Gallery::Impl& g, std::string_view where);
 FaceRecord face_from_row(const Statement& stmt);
+// Columns first.. first+5: box_x, box_y, box_w, box_h, landmarks, score.
+Face face_from_columns(const Statement& stmt, int first);
 
 template <class Bind>
 std::vector<FaceRecord> read_faces(const Gallery::Impl& g, std::string_view where, Bind bind) {

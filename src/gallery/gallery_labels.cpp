@@ -2,6 +2,7 @@
 // merging, splitting, "this face is not X". Labels given by people are authoritative; clustering
 // only ever touches unlabelled faces (clipface/cluster.hpp decides, apply_clustering stores).
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "clipface/errors.hpp"
@@ -448,6 +449,60 @@ std::int64_t Gallery::split(const FaceGroup& from, const std::vector<std::int64_
   }
   if (after != before) gallery_detail::follow_labels(g, before, after, added, removed);
   return new_cluster;
+}
+
+int Gallery::remove_faces(const std::vector<std::int64_t>& faces) {
+  std::lock_guard lock(impl_->mutex);
+  Impl& g = *impl_;
+  g.require_writable();
+  if (faces.empty()) throw InputError("give the ids of the faces to remove");
+  const std::set<std::int64_t> chosen(faces.begin(), faces.end());
+  std::vector<std::int64_t> labelled;
+  std::int64_t before = 0, after = 0;
+  {
+    Transaction txn(*g.db, Transaction::Kind::write);
+    before = g.read_generation();
+    auto face = g.db->prepare(
+        "SELECT f.person_id, p.name FROM faces f LEFT JOIN people p ON p.id = f.person_id "
+        "WHERE f.id = ?");
+    std::map<std::int64_t, std::pair<std::string, int>> leaving;  // person -> (name, faces)
+    for (const std::int64_t id : chosen) {
+      face.reset();
+      face.bind(1, id);
+      if (!face.step()) {
+        throw InputError("no face " + std::to_string(id) + " in gallery " + g.dir.string());
+      }
+      if (!face.is_null(0)) {
+        labelled.push_back(id);
+        auto& [name, n] = leaving[face.int64(0)];
+        name = face.text(1);
+        ++n;
+      }
+    }
+    for (const auto& [pid, who] : leaving) {
+      const auto all = ids_of(g, "SELECT id FROM faces WHERE person_id = ?", pid);
+      if (static_cast<int>(all.size()) == who.second) {
+        throw InputError("those are all the faces of " + quoted(who.first) +
+                         "; remove the person instead (clipface people " + g.dir.string() +
+                         " remove " + quoted(who.first) + ")");
+      }
+    }
+    auto remove = g.db->prepare("DELETE FROM faces WHERE id = ?");
+    for (const std::int64_t id : chosen) {
+      remove.reset();
+      remove.bind(1, id).run();
+    }
+    g.db->exec("DELETE FROM images WHERE id NOT IN (SELECT image_id FROM faces)");
+    drop_empty_clusters(g);
+    after = labelled.empty() ? before : g.bump_generation();
+    g.bump_labels_generation();
+    txn.commit();
+  }
+  // As after removing a person: nothing of the removed faces stays in free pages or the WAL.
+  g.db->exec("VACUUM");
+  g.db->prepare("PRAGMA wal_checkpoint(TRUNCATE)").run();
+  if (after != before) gallery_detail::follow_labels(g, before, after, {}, labelled);
+  return static_cast<int>(chosen.size());
 }
 
 void Gallery::add_negative(std::int64_t face_id, const std::string& person) {

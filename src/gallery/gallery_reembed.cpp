@@ -116,10 +116,7 @@ std::vector<ReembedWork> Gallery::reembed_pending(std::size_t limit) const {
     if (!stmt.is_null(1)) w.crop_png.assign(static_cast<const char*>(stmt.blob(1)), stmt.bytes(1));
     w.image_path = stmt.text(2);
     w.image_sha256 = stmt.text(3);
-    w.face.box = cv::Rect2f(static_cast<float>(stmt.real(4)), static_cast<float>(stmt.real(5)),
-                            static_cast<float>(stmt.real(6)), static_cast<float>(stmt.real(7)));
-    gallery_detail::parse_landmarks(stmt.text(8), w.face);
-    w.face.score = static_cast<float>(stmt.real(9));
+    w.face = gallery_detail::face_from_columns(stmt, 4);
     out.push_back(std::move(w));
   }
   return out;

@@ -1,6 +1,6 @@
-#include "clipface/recognizer.hpp"
 #include "clipface/errors.hpp"
 #include "clipface/image.hpp"
+#include "clipface/recognizer.hpp"
 
 namespace clipface {
 

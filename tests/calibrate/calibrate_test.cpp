@@ -15,24 +15,14 @@
 namespace clipface {
 namespace {
 using testing::enrollment;
-using testing::normalized;
 using testing::random_unit;
 using testing::synthetic_model;
 using testing::TempDir;
 
 constexpr int kDim = 32;
 
-// A photo at cosine `rho` from the person's centre.
 std::vector<float> photo(const std::vector<float>& centre, float rho, std::mt19937& rng) {
-  auto noise = random_unit(rng, kDim);
-  double along = 0;
-  for (int d = 0; d < kDim; ++d) along += noise[d] * centre[d];
-  for (int d = 0; d < kDim; ++d) noise[d] -= static_cast<float>(along) * centre[d];
-  noise = normalized(noise);
-  std::vector<float> v(kDim);
-  const float away = std::sqrt(1 - rho * rho);
-  for (int d = 0; d < kDim; ++d) v[d] = rho * centre[d] + away * noise[d];
-  return normalized(v);
+  return testing::photo_at(centre, rho, rng);
 }
 
 // "p<n>" (built with += : GCC 12 warns about "p" + std::to_string(n), a known false alarm).

@@ -18,18 +18,10 @@
 namespace clipface {
 namespace {
 namespace fs = std::filesystem;
+using testing::json_lines;
 using testing::shared_path;
 
 const std::string kExamples = "data/faces/named/face_recognition_examples";
-
-std::vector<nlohmann::json> json_lines(const std::string& out) {
-  std::vector<nlohmann::json> lines;
-  std::istringstream in(out);
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
-  }
-  return lines;
-}
 
 // "#<id>" (built with += : GCC 12 warns about "#" + std::to_string(id), a known false alarm).
 std::string cluster_arg(std::int64_t id) {
@@ -47,12 +39,9 @@ class ClusterCli : public ::testing::Test {
   void SetUp() override {
     CLIPFACE_REQUIRE_SHARED(kExamples);
     CLIPFACE_REQUIRE_SHARED("models/dlib/dlib_face_recognition_resnet_model_v1.dat");
-    env_ = {testing::make_models_home(home_.path())};
     gallery_ = (work_.path() / "gallery").string();
   }
-  testing::CommandResult cli(const std::vector<std::string>& args) {
-    return testing::run_cli(args, env_);
-  }
+  testing::CommandResult cli(const std::vector<std::string>& args) const { return run_(args); }
   std::string db_sha() { return sha256_file(fs::path(gallery_) / "gallery.db"); }
   void expect_clean_failure(const testing::CommandResult& r, int code, const std::string& needle) {
     EXPECT_EQ(r.exit_code, code) << r.err;
@@ -85,8 +74,8 @@ class ClusterCli : public ::testing::Test {
     ASSERT_EQ(added.exit_code, 0) << added.err;
     EXPECT_EQ(nlohmann::json::parse(added.out)["unlabelled_faces"], 12);
   }
-  testing::TempDir home_, work_;
-  std::vector<std::string> env_;
+  testing::Cli run_;
+  testing::TempDir work_;
   std::string gallery_;
 };
 
@@ -198,7 +187,10 @@ TEST_F(ClusterCli, IdentifyRemembersFacesAndReportsQualityAndEnrollmentSkipsBlur
   const auto added =
       cli({"add", gallery_, "--person", "kit_harington", "--json", blurred_path.string(),
            shared_path(kExamples + "/kit_harington/john1.jpeg").string()});
-  ASSERT_EQ(added.exit_code, 0) << added.err;
+  EXPECT_EQ(added.exit_code, 7) << added.err;  // partial: one photo used, one skipped
+  EXPECT_NE(added.err.find("clipface: skipped " + blurred_path.string() + ": low quality: blurry"),
+            std::string::npos)
+      << added.err;
   const auto summary = nlohmann::json::parse(added.out);
   EXPECT_EQ(summary["faces"], 1);
   ASSERT_EQ(summary["skipped"].size(), 1u);

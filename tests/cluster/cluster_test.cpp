@@ -21,13 +21,9 @@ using testing::TempDir;
 
 constexpr int kDim = 32;
 
-// A face `spread` away (cosine distance about spread) from `centre`.
+// A face at cosine distance `spread` from `centre`.
 std::vector<float> near(const std::vector<float>& centre, float spread, std::mt19937& rng) {
-  const auto noise = random_unit(rng, kDim);
-  std::vector<float> v(kDim);
-  const float a = std::sqrt(2 * spread);
-  for (int d = 0; d < kDim; ++d) v[d] = centre[d] + a * noise[d];
-  return normalized(v);
+  return testing::photo_at(centre, 1 - spread, rng);
 }
 
 Matrix rows(const std::vector<std::vector<float>>& v) {

@@ -45,6 +45,9 @@ class Reembed : public ::testing::Test {
     CLIPFACE_REQUIRE_SHARED(kExamples);
     CLIPFACE_REQUIRE_SHARED("models/dlib/dlib_face_recognition_resnet_model_v1.dat");
     CLIPFACE_REQUIRE_SHARED(kTinyClip);
+    // Models through a CLIPFACE_HOME of our own (other tests of this binary point it elsewhere).
+    testing::make_models_home(home_.path());
+    setenv("CLIPFACE_HOME", home_.path().c_str(), 1);
     // The photos through symlinks in a folder of our own, so a test can make sources disappear.
     testing::make_people_dir(work_.path() / "people",
                              {{"barack_obama", kExamples + "/barack_obama/obama.jpg"},
@@ -79,7 +82,7 @@ class Reembed : public ::testing::Test {
     ASSERT_FLOAT_EQ(gallery_->vote_rule().threshold, 0.2f);
   }
 
-  testing::TempDir work_;
+  testing::TempDir home_, work_;
   std::unique_ptr<FacePipeline> dlib_;
   std::unique_ptr<Gallery> gallery_;
 };

@@ -78,6 +78,8 @@ struct ProtocolOutput {
   std::string text;                                          // the printed tables
   std::vector<std::pair<std::string, std::string>> summary;  // metric -> formatted value
   std::filesystem::path report;                              // index.html when a report was written
+  std::vector<EmbedFailure> failures;  // images without an embedding (the CLI's skipped inputs)
+  std::size_t images = 0;              // images the protocol looked at
 };
 
 // "retrieval", "grid", "openset", "verify", "scale", "prompts", "cluster".
