@@ -160,13 +160,11 @@ const bool registered = register_command(
               std::printf("%s\n", face_json(file, result.size, i, named, rule).dump().c_str());
             } else {
               const auto b = clip_box(named.face.box, result.size);
-              const std::string low = quality_problems(named.quality, QualityBar{});
               std::printf("%-40s %4zu  %-24s %7.3f %8.3f %5d  %-9s %.0f,%.0f %.0fx%.0f\n",
                           file.filename().string().c_str(), i, named.decision.label.c_str(),
                           named.decision.score, l2_from_cosine(named.decision.score),
-                          named.decision.votes,
-                          low.empty() ? "ok" : low.substr(0, low.find(' ')).c_str(), b.x, b.y,
-                          b.width, b.height);
+                          named.decision.votes, quality_tags(named.quality, QualityBar{}).c_str(),
+                          b.x, b.y, b.width, b.height);
             }
           }
           if (!args->annotate_dir.empty()) {

@@ -121,8 +121,11 @@ const bool registered = register_command(
               std::printf("%-32s %6d %6d  %s\n", p.name.c_str(), p.faces, p.images,
                           p.created.c_str());
             }
-            std::printf("%zu people, %zu faces (model %s)\n", people.size(), gallery.size(),
-                        gallery.model().name.c_str());
+            const std::size_t named = gallery.labelled_size();
+            std::printf(
+                "%zu people, %zu named faces, %zu unlabelled faces, %zu clusters (model %s)\n",
+                people.size(), named, gallery.size() - named, gallery.clusters().size(),
+                gallery.model().name.c_str());
           }
         } else if (*remove) {
           Gallery gallery = Gallery::open(args->gallery, GalleryMode::write);

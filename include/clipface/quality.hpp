@@ -43,6 +43,9 @@ void estimate_pose(const Face& face, float& yaw, float& pitch, float& roll);
 // "" when the face clears the bar, else why not, e.g. "blurry (sharpness 12.1 < 20)" (every
 // failed bound, joined by "; ").
 std::string quality_problems(const FaceQuality& quality, const QualityBar& bar);
+// The same in a word or a few, for tables: "ok", or e.g. "blurry,small" (small, blurry, turned,
+// nodding, tilted, unsure).
+std::string quality_tags(const FaceQuality& quality, const QualityBar& bar);
 
 // "off" | "default" | comma-separated key=value over size, sharpness, yaw, pitch, roll, score,
 // e.g. "size=48,sharpness=30" (unnamed keys keep their defaults). InputError otherwise.

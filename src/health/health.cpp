@@ -342,11 +342,12 @@ class Checker {
       }
     }
     if (!few.empty()) {
-      Finding& f = add("few_photos", Severity::info,
-                       std::to_string(few.size()) + " people have fewer than " +
-                           std::to_string(o_.min_photos) +
-                           " photos, so identify knows them from one or two views: " + names(few),
-                       cmd("add " + gallery_arg() + " --person NAME MORE_PHOTOS..."));
+      Finding& f = add(
+          "few_photos", Severity::info,
+          std::to_string(few.size()) + " people have fewer than " + std::to_string(o_.min_photos) +
+              " photos, so identify knows them from one or two views: " + names(few),
+          cmd("add " + gallery_arg() + " --person " +
+              (few.size() == 1 ? arg(few[0]) : std::string("NAME")) + " MORE_PHOTOS..."));
       f.people = few;
       f.score = static_cast<double>(few.size());
     }

@@ -110,6 +110,23 @@ std::string quality_problems(const FaceQuality& q, const QualityBar& bar) {
   return out;
 }
 
+std::string quality_tags(const FaceQuality& q, const QualityBar& bar) {
+  if (!bar.enabled) return "ok";
+  std::string out;
+  const auto tag = [&](bool failed, const char* name) {
+    if (!failed) return;
+    if (!out.empty()) out += ',';
+    out += name;
+  };
+  tag(bar.min_size > 0 && q.size < bar.min_size, "small");
+  tag(bar.min_sharpness > 0 && q.sharpness < bar.min_sharpness, "blurry");
+  tag(bar.max_yaw < 180 && std::fabs(q.yaw) > bar.max_yaw, "turned");
+  tag(bar.max_pitch < 180 && std::fabs(q.pitch) > bar.max_pitch, "nodding");
+  tag(bar.max_roll < 180 && std::fabs(q.roll) > bar.max_roll, "tilted");
+  tag(bar.min_detector_score > 0 && q.detector_score < bar.min_detector_score, "unsure");
+  return out.empty() ? "ok" : out;
+}
+
 QualityBar parse_quality_bar(const std::string& spec) {
   QualityBar bar;
   if (spec == "off" || spec == "none") {
