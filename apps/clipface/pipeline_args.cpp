@@ -19,7 +19,9 @@ void PipelineArgs::add_to(CLI::App& app) {
   app.add_option("--crop-style", crop_style, "tight | loose (CLIP embedders)")
       ->check(CLI::IsMember({"tight", "loose"}));
   app.add_option("--device", device, "cpu | cuda")->check(CLI::IsMember({"cpu", "cuda"}));
-  app.add_option("--precision", precision, "fp32 | bf16")->check(CLI::IsMember({"fp32", "bf16"}));
+  app.add_option("--precision", precision,
+                 "auto (bf16 where the CPU has native bf16, else fp32) | fp32 | bf16")
+      ->check(CLI::IsMember({"auto", "fp32", "bf16"}));
   app.add_option("--threads", threads, "CPU threads (0 = all cores)");
   app.add_flag("--flip", flip, "also embed the mirrored face and average (test-time flip)");
 }

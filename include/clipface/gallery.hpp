@@ -354,6 +354,11 @@ class Gallery {
   std::unique_ptr<Impl> impl_;
 };
 
+// The int8 kernels clipface's CFIVF index scans with on this CPU: "avx512_vnni", "avx2", or
+// "scalar" (the portable ones, also forced by CLIPFACE_INT8_ISA=scalar). Both give identical
+// results.
+std::string int8_kernels_in_use();
+
 // File names inside a gallery directory.
 inline constexpr const char* kGalleryDbName = "gallery.db";
 inline constexpr const char* kGalleryIndexName = "index.faiss";

@@ -702,11 +702,11 @@ void draw_training_curve(const std::vector<finetune::EpochStats>& epochs, report
 ProtocolOutput run_openset(const fs::path& dir, const ProtocolOptions& options,
                            const Embedder& embedder, const Detector& detector) {
   ProtocolOutput out;
-  // Loaded before embedding, so a spec that does not match the embedder fails before the work.
-  std::optional<ClipModel> model;
+  // Before embedding, so a spec that does not match the embedder fails before the work; shared
+  // with a CLIP embedder (one copy of the weights).
+  std::shared_ptr<ClipModel> model;
   if (options.classifier == "prompts") {
-    model.emplace(
-        load_clip_model(options.embedder_spec, embedder.info(), options.embedder.runtime));
+    model = clip_model_for(options.embedder_spec, embedder, options.embedder.runtime);
   }
   const auto set = embed_for(labelled(dir, options.max_people), embedder, detector, options, out);
   std::vector<std::string> names;
@@ -848,15 +848,15 @@ ProtocolOutput run_prompts(const fs::path& dir, const ProtocolOptions& options,
                            const Embedder& embedder, const Detector& detector) {
   ProtocolOutput out;
   const auto variants = prompt_variants(options);
-  ClipModel model =
-      load_clip_model(options.embedder_spec, embedder.info(), options.embedder.runtime);
+  const std::shared_ptr<ClipModel> model =
+      clip_model_for(options.embedder_spec, embedder, options.embedder.runtime);
   const auto set = embed_for(labelled(dir, options.max_people), embedder, detector, options, out);
   std::vector<std::string> names;
   const auto labels = set.label_ids(&names);
   const OpenSetSplit split = prompt_split(labels, options);
   const PromptData data = prompt_data(set.embeddings, labels, names, split, set.info, options.seed,
                                       options.validation_fraction);
-  const auto study = finetune::run_study(model, data.training, data.fit, variants, &data.probes,
+  const auto study = finetune::run_study(*model, data.training, data.fit, variants, &data.probes,
                                          options.confidence_threshold);
   const std::string at = "@" + fixed(options.confidence_threshold, 2);
   nlohmann::json rows_json = nlohmann::json::array();
