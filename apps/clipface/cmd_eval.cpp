@@ -30,6 +30,8 @@ struct EvalArgs {
   std::string device = "cpu";
   std::string precision = "auto";
   bool json = false;
+  ClusterOptions cluster;       // eval cluster
+  double calibrate_far = 0.01;  // eval openset
   std::string report;
   std::string output = ".";
   std::uint64_t seed = 0;
@@ -155,6 +157,20 @@ void add_protocol_options(CLI::App& sub, EvalArgs& a, const std::string& protoco
   if (all || protocol == "scale") {
     sub.add_option("--people", a.people_counts, "people counts to test (default 5 10 20 ... all)");
   }
+  if (all || protocol == "openset") {
+    sub.add_option("--calibrate-far", a.calibrate_far,
+                   "kNN: also report FAR/FRR on held-out probes at the gallery vote calibrated "
+                   "for this FAR (0.01)");
+  }
+  if (all || protocol == "cluster") {
+    sub.add_option("--radius", a.cluster.radius,
+                   "clipface's neighbourhood radius, cosine distance (default: the embedder's "
+                   "vote threshold as a cosine distance)");
+    sub.add_option("--min-faces", a.cluster.min_faces, "faces that make a core face (3)");
+    sub.add_option("--link-radius", a.cluster.link_radius,
+                   "mean cosine distance below which groups join (default: the vote threshold "
+                   "as a cosine distance, whatever the radius)");
+  }
   if (all || protocol == "verify") {
     sub.add_option("--pairs", a.pairs,
                    "LFW pairs file: View 2 pairs.txt or View 1 pairsDevTest.txt");
@@ -228,6 +244,8 @@ eval::ProtocolOptions to_options(const EvalArgs& a, const std::string& embedder,
   o.pairs = a.pairs;
   o.train_pairs = a.train_pairs;
   o.max_pairs = a.max_pairs;
+  o.cluster = a.cluster;
+  o.calibrate_far = a.calibrate_far;
   return o;
 }
 
@@ -326,8 +344,9 @@ Runner setup(CLI::App& app) {
       {"openset", "open-set deployment: enrolled vs never-seen people, accuracy/FPR/FNR"},
       {"verify", "LFW pair verification (View 1 train/test or View 2 ten folds), AUC, TAR"},
       {"scale", "load time and metrics as the number of people grows"},
-      {"prompts",
-       "prompt template x loss study of the fine-tuned prompt classifier, side by side"}};
+      {"prompts", "prompt template x loss study of the fine-tuned prompt classifier, side by side"},
+      {"cluster",
+       "clustering of unlabelled faces against the truth: clipface, DBSCAN, Chinese Whispers"}};
   for (const auto& [name, description] : protocols) {
     CLI::App* sub = app.add_subcommand(name, description);
     add_common(*sub, *args, false);
@@ -338,7 +357,7 @@ Runner setup(CLI::App& app) {
       app.add_subcommand("compare", "run one protocol for several embedders, side by side");
   compare
       ->add_option("PROTOCOL", args->protocol,
-                   "retrieval | grid | openset | verify | scale | prompts")
+                   "retrieval | grid | openset | verify | scale | prompts | cluster")
       ->required();
   add_common(*compare, *args, true);
   add_protocol_options(*compare, *args, "compare");

@@ -39,10 +39,18 @@ PipelineOptions PipelineArgs::options(const std::string& fallback_embedder,
   o.embedder = embedder.empty() ? fallback_embedder : embedder;
   o.embedder_options.crop_style =
       crop_style.empty() && embedder.empty() ? fallback_crop_style : crop_style;
+  // A gallery made with test-time flip names its crop style "<style>+flip": the same space
+  // needs the flip, and the embedder takes the style without it ("dlib-chip" is dlib's default).
+  bool gallery_flip = false;
+  if (const auto plus = o.embedder_options.crop_style.find("+flip"); plus != std::string::npos) {
+    o.embedder_options.crop_style.erase(plus);
+    gallery_flip = true;
+  }
+  if (o.embedder_options.crop_style == "dlib-chip") o.embedder_options.crop_style.clear();
   o.embedder_options.runtime.device = parse_device(device);
   o.embedder_options.runtime.precision = parse_precision(precision);
   o.embedder_options.runtime.threads = threads;
-  o.embedder_options.flip_average = flip;
+  o.embedder_options.flip_average = flip || gallery_flip;
   return o;
 }
 
