@@ -25,7 +25,7 @@ struct EmbedArgs {
   std::vector<std::string> images;
   std::vector<std::string> texts;
   std::string device = "cpu";
-  std::string precision = "fp32";
+  std::string precision = "auto";
   int threads = 0;
   int batch_size = 32;
   bool json = false;
@@ -181,7 +181,10 @@ const bool registered = register_command(
           ->capture_default_str();
       app.add_option("--batch-size", args->batch_size, "images or texts per forward pass")
           ->capture_default_str();
-      app.add_option("--precision", args->precision, "fp32 or bf16")->capture_default_str();
+      app.add_option("--precision", args->precision,
+                     "auto (bf16 where the CPU has native bf16, else fp32), fp32 or bf16")
+          ->capture_default_str()
+          ->check(CLI::IsMember({"auto", "fp32", "bf16"}));
       app.add_flag("--json", args->json, "print embeddings and similarities as JSON");
       app.add_flag("--no-normalize", args->no_normalize,
                    "print raw (not L2-normalised) embeddings");

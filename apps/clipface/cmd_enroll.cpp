@@ -1,5 +1,7 @@
 // clipface enroll GALLERY DIR: every person folder of DIR into the gallery (created on first use).
 // clipface add GALLERY --person NAME IMG...: photos of one person.
+// clipface add GALLERY --unlabelled IMG|DIR...: every face, without a name (for clipface cluster);
+// --strangers: the same, as known strangers (never named; calibrate counts them as impostors).
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
@@ -24,6 +26,9 @@ struct EnrollArgs {
   std::string search_params;
   bool no_crops = false;
   bool json = false;
+  bool unlabelled = false;
+  bool strangers = false;
+  std::string quality = "default";
   PipelineArgs pipeline;
   InputPolicy policy;
 };
@@ -58,6 +63,10 @@ Target open_target(const EnrollArgs& args) {
 int report(const EnrollArgs& args, const EnrollReport& report, const GalleryTarget& target) {
   SkipList skips;
   for (const auto& s : report.skipped) skips.skip(s.path.string(), s.reason, s.exit_code);
+  // Faces left out of images that were used: noted, but the image counts as used.
+  for (const auto& s : report.skipped_faces) {
+    std::fprintf(stderr, "clipface: skipped %s %s\n", s.path.string().c_str(), s.reason.c_str());
+  }
   skips.use(static_cast<std::size_t>(report.images) - report.skipped.size());
   for (const auto& path : report.already_enrolled) {
     std::fprintf(stderr, "clipface: already enrolled: %s\n", path.string().c_str());
@@ -73,7 +82,19 @@ int report(const EnrollArgs& args, const EnrollReport& report, const GalleryTarg
                        {"seconds", report.seconds},
                        {"gallery_faces", gallery_faces},
                        {"skipped", skips.json()}};
+    if (args.unlabelled || args.strangers) {
+      out["unlabelled_faces"] = report.faces;
+      out["skipped_faces"] = nlohmann::json::array();
+      for (const auto& s : report.skipped_faces) {
+        out["skipped_faces"].push_back(skip_json(s.path.string(), s.reason, s.exit_code));
+      }
+    }
     std::printf("%s\n", out.dump().c_str());
+  } else if ((args.unlabelled || args.strangers) && (report.written || target.existing())) {
+    std::printf("added %d %s from %d images in %.1f s (gallery: %zu faces, %zu with a name)\n",
+                report.faces, args.strangers ? "known strangers" : "unlabelled faces",
+                report.images, report.seconds, gallery_faces,
+                target.existing() ? target.existing()->labelled_size() : 0);
   } else if (report.written || target.existing()) {
     std::printf("enrolled %d faces of %d people from %d images in %.1f s (gallery: %zu faces)\n",
                 report.faces, report.people, report.images, report.seconds, gallery_faces);
@@ -85,6 +106,7 @@ EnrollOptions enroll_options(const EnrollArgs& args) {
   EnrollOptions options;
   options.store_crops = !args.no_crops;
   options.strict = args.policy.strict;
+  options.quality = parse_quality_bar(args.quality);
   return options;
 }
 
@@ -96,6 +118,9 @@ void add_enroll_options(CLI::App& app, EnrollArgs& args) {
                  "search parameters stored with a new gallery (e.g. nprobe=32,rerank=32)");
   app.add_flag("--no-crops", args.no_crops, "do not store aligned face crops");
   app.add_flag("--json", args.json, "print the summary as JSON");
+  app.add_option("--quality-bar", args.quality,
+                 "faces below it are skipped: default (" + to_string(QualityBar{}) +
+                     "), off, or key=value,... over size, sharpness, yaw, pitch, roll, score");
   args.pipeline.add_to(app);
   args.policy.add_to(app);
 }
@@ -109,29 +134,51 @@ const bool enroll_registered = register_command(
       add_enroll_options(app, *args);
       return [args]() {
         const auto people = list_people(args->dir);  // before touching the gallery
+        const EnrollOptions options = enroll_options(*args);
         Target target = open_target(*args);
-        return report(
-            *args, enroll_people(*target.gallery, *target.pipeline, people, enroll_options(*args)),
-            *target.gallery);
+        return report(*args, enroll_people(*target.gallery, *target.pipeline, people, options),
+                      *target.gallery);
       };
     });
 
-const bool add_registered =
-    register_command("add", "add photos of one person to a gallery", [](CLI::App& app) {
+const bool add_registered = register_command(
+    "add", "add photos of one person (or unlabelled photos) to a gallery", [](CLI::App& app) {
       auto args = std::make_shared<EnrollArgs>();
       app.add_option("gallery", args->gallery, "gallery folder (created if missing)")->required();
-      app.add_option("images", args->images, "photos with exactly one face")->required();
-      app.add_option("--person", args->person, "the person's name")->required();
+      app.add_option("images", args->images,
+                     "photos with exactly one face (--unlabelled, --strangers: images or folders, "
+                     "every face)")
+          ->required();
+      auto* person = app.add_option("--person", args->person, "the person's name");
+      auto* unlabelled =
+          app.add_flag("--unlabelled", args->unlabelled,
+                       "add every face without a name, for clipface cluster (folders are searched "
+                       "recursively)");
+      auto* strangers = app.add_flag(
+          "--strangers", args->strangers,
+          "add every face as a known stranger (never named; calibrate counts them as impostors)");
+      person->excludes(unlabelled)->excludes(strangers);
+      unlabelled->excludes(strangers);
       add_enroll_options(app, *args);
       return [args]() {
-        if (args->person.empty()) throw InputError("--person must not be empty");
+        const EnrollOptions options = enroll_options(*args);
+        if (args->unlabelled || args->strangers) {
+          const std::vector<fs::path> images = expand_image_inputs(args->images);
+          if (images.empty()) throw InputError("no image files in the folders given");
+          Target target = open_target(*args);
+          return report(*args,
+                        enroll_unlabelled(*target.gallery, *target.pipeline, images, options,
+                                          args->strangers),
+                        *target.gallery);
+        }
+        if (args->person.empty()) {
+          throw InputError("say whose photos they are (--person NAME), or add them --unlabelled");
+        }
         // A missing file is skipped like an unreadable one (load_image names the problem).
         PersonImages person{args->person, {args->images.begin(), args->images.end()}};
         Target target = open_target(*args);
-        return report(
-            *args,
-            enroll_people(*target.gallery, *target.pipeline, {person}, enroll_options(*args)),
-            *target.gallery);
+        return report(*args, enroll_people(*target.gallery, *target.pipeline, {person}, options),
+                      *target.gallery);
       };
     });
 

@@ -1,5 +1,7 @@
 // clipface identify GALLERY IMG|DIR...: names every face of every image (JSON lines or a table),
-// optionally writing annotated images and the aligned crops.
+// with the face's quality beside each decision, optionally writing annotated images and the
+// aligned crops, and remembering the faces it met as unlabelled faces (--remember). The vote
+// rule is the gallery's (calibrated when calibrated); --k1/--k2/--threshold override it.
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 
@@ -7,6 +9,7 @@
 #include <filesystem>
 
 #include "clipface/align.hpp"
+#include "clipface/checksum.hpp"
 #include "clipface/errors.hpp"
 #include "clipface/finetune.hpp"
 #include "clipface/image.hpp"
@@ -29,12 +32,13 @@ struct IdentifyArgs {
   std::string crops_dir;
   std::string classifier;
   float min_confidence = finetune::kDefaultMinConfidence;
+  bool remember = false;
   PipelineArgs pipeline;
   InputPolicy policy;
 };
 
 nlohmann::json face_json(const fs::path& file, cv::Size image, std::size_t index,
-                         const NamedFace& named) {
+                         const NamedFace& named, const KnnVote& rule) {
   const auto& f = named.face;
   nlohmann::json landmarks = nlohmann::json::array();
   for (const auto& p : f.landmarks) landmarks.push_back({p.x, p.y});
@@ -52,6 +56,17 @@ nlohmann::json face_json(const fs::path& file, cv::Size image, std::size_t index
               {"distance", l2_from_cosine(d.score)},
               {"votes", d.votes},
               {"voters", d.voters},
+              // the L2 threshold that applied: the named person's (calibrated or not), else the
+              // global one
+              {"threshold", rule.threshold_for(d.known() ? d.label : std::string())},
+              {"quality",
+               {{"size", named.quality.size},
+                {"sharpness", named.quality.sharpness},
+                {"yaw", named.quality.yaw},
+                {"pitch", named.quality.pitch},
+                {"roll", named.quality.roll},
+                {"detector_score", named.quality.detector_score},
+                {"problems", quality_problems(named.quality, QualityBar{})}}},
               {"neighbours", neighbours}});
   return out;
 }
@@ -76,6 +91,9 @@ const bool registered = register_command(
       app.add_option("--min-confidence", args->min_confidence,
                      "with --classifier: Unknown below this softmax confidence")
           ->check(CLI::Range(0.0, 1.0));
+      app.add_flag("--remember", args->remember,
+                   "store the faces met as unlabelled faces of the gallery (for clipface "
+                   "cluster); images already in the gallery add nothing");
       args->pipeline.add_to(app);
       args->policy.add_to(app);
       return [args]() {
@@ -83,14 +101,18 @@ const bool registered = register_command(
         if (files.empty()) throw InputError("no image files in the folders given");
         SkipList skips;
         if (args->policy.strict) require_readable_images(files);
-        const Gallery gallery = Gallery::open(args->gallery, GalleryMode::read);
+        Gallery gallery =
+            Gallery::open(args->gallery, args->remember ? GalleryMode::write : GalleryMode::read);
         const FacePipeline pipeline(
             args->pipeline.options(embedder_spec_for(gallery.model()), gallery.model().crop_style));
-        KnnVote rule = default_vote(gallery.model());
+        KnnVote rule = gallery.vote_rule();
         if (args->k1 > 0) rule.k1 = args->k1;
         if (args->k2 > 0) rule.k2 = args->k2;
         if (rule.k2 < rule.k1) rule.k2 = rule.k1;
-        if (args->threshold >= 0) rule.threshold = args->threshold;
+        if (args->threshold >= 0) {
+          rule.threshold = args->threshold;  // one threshold for everyone, as asked
+          rule.person_thresholds.clear();
+        }
         Recognizer recognizer(gallery, pipeline, rule);
         std::shared_ptr<finetune::PromptClassifier> classifier;
         if (!args->classifier.empty()) {
@@ -105,8 +127,8 @@ const bool registered = register_command(
           if (!dir.empty()) fs::create_directories(dir);
         }
         if (!args->json) {
-          std::printf("%-40s %4s  %-24s %7s %8s %5s  %s\n", "file", "face", "label", "cosine",
-                      "distance", "votes", "box");
+          std::printf("%-40s %4s  %-24s %7s %8s %5s  %-9s %s\n", "file", "face", "label", "cosine",
+                      "distance", "votes", "quality", "box");
         }
         for (const auto& file : files) {
           Identification result;
@@ -135,13 +157,14 @@ const bool registered = register_command(
           for (std::size_t i = 0; i < result.faces.size(); ++i) {
             const auto& named = result.faces[i];
             if (args->json) {
-              std::printf("%s\n", face_json(file, result.size, i, named).dump().c_str());
+              std::printf("%s\n", face_json(file, result.size, i, named, rule).dump().c_str());
             } else {
               const auto b = clip_box(named.face.box, result.size);
-              std::printf("%-40s %4zu  %-24s %7.3f %8.3f %5d  %.0f,%.0f %.0fx%.0f\n",
+              std::printf("%-40s %4zu  %-24s %7.3f %8.3f %5d  %-9s %.0f,%.0f %.0fx%.0f\n",
                           file.filename().string().c_str(), i, named.decision.label.c_str(),
                           named.decision.score, l2_from_cosine(named.decision.score),
-                          named.decision.votes, b.x, b.y, b.width, b.height);
+                          named.decision.votes, quality_tags(named.quality, QualityBar{}).c_str(),
+                          b.x, b.y, b.width, b.height);
             }
           }
           if (!args->annotate_dir.empty()) {
@@ -149,6 +172,9 @@ const bool registered = register_command(
             if (!cv::imwrite(out.string(), annotate(load_image(file), result.faces))) {
               throw InputError("cannot write " + out.string());
             }
+          }
+          if (args->remember) {
+            remember_faces(gallery, pipeline.embedder().info(), result, sha256_file(file));
           }
           if (!args->crops_dir.empty()) {
             std::vector<cv::Mat> crops;

@@ -15,6 +15,7 @@
 #include "clipface/errors.hpp"
 #include "clipface/gallery.hpp"
 #include "clipface/matrix.hpp"
+#include "clipface/quality.hpp"
 
 namespace clipface {
 
@@ -28,9 +29,10 @@ struct PipelineOptions {
 struct ImageFaces {
   std::filesystem::path path;  // empty for images that came from memory
   cv::Size size;
-  std::vector<Face> faces;     // highest detector score first
-  std::vector<cv::Mat> crops;  // aligned crops, one per face
-  Matrix embeddings;           // unit rows, one per face
+  std::vector<Face> faces;           // highest detector score first
+  std::vector<cv::Mat> crops;        // aligned crops, one per face
+  Matrix embeddings;                 // unit rows, one per face
+  std::vector<FaceQuality> quality;  // one per face
 };
 
 // Which detected faces to go on with (per request in the server: CompreFace's `limit` and
@@ -74,13 +76,15 @@ struct EnrollOptions {
   // All or nothing: every image is looked at before anything is written; when any is skipped,
   // nothing is written and SkippedInputsError lists them all. Holds the run's faces in memory.
   bool strict = false;
+  QualityBar quality;  // faces below it are skipped, with the reason
 };
 
 // An image that was not used, and the exit code the CLI gives it (README, "Exit codes").
 struct SkippedImage {
   std::filesystem::path path;
-  std::string reason;  // "no face", "2 faces", or the ImageError message
-  int exit_code = 2;   // 3: unreadable image (ImageError), 2: bad data (no face, several faces)
+  // "no face", "2 faces", "low quality: <why>", or the ImageError message
+  std::string reason;
+  int exit_code = 2;  // 3: unreadable image (ImageError), 2: bad data (no face, several faces)
 };
 
 struct EnrollReport {
@@ -88,6 +92,9 @@ struct EnrollReport {
   int images = 0;  // images looked at
   int faces = 0;   // faces enrolled
   std::vector<SkippedImage> skipped;
+  // enroll_unlabelled: single faces left out of images whose other faces were added ("face 2:
+  // low quality: ..."); the image itself was used
+  std::vector<SkippedImage> skipped_faces;
   std::vector<std::filesystem::path> already_enrolled;  // same content already in the gallery
   bool written = false;                                 // something was committed to the gallery
   double seconds = 0;
@@ -147,12 +154,28 @@ EnrolledFace enroll_image(Gallery& gallery, const FacePipeline& pipeline, const 
                           const cv::Mat& image, const std::string& name, const std::string& sha256,
                           const FaceFilter& filter = {}, bool store_crop = true);
 
+// Every face of every image as an unlabelled face (or a known stranger), for clustering
+// (`clipface add GALLERY --unlabelled DIR`): faces below the quality bar are left out one by one
+// (an image none of whose faces clears it is skipped); one transaction per batch of images, so
+// an interrupted run keeps what it finished and a rerun passes over images already in the
+// gallery (strict: one transaction, none when an image is skipped). EnrollReport::people stays 0.
+EnrollReport enroll_unlabelled(GalleryTarget& target, const FacePipeline& pipeline,
+                               const std::vector<std::filesystem::path>& images,
+                               const EnrollOptions& options, bool strangers = false);
+inline EnrollReport enroll_unlabelled(Gallery& gallery, const FacePipeline& pipeline,
+                                      const std::vector<std::filesystem::path>& images,
+                                      const EnrollOptions& options, bool strangers = false) {
+  GalleryTarget target(gallery);
+  return enroll_unlabelled(target, pipeline, images, options, strangers);
+}
+
 // A face of an image, named.
 struct NamedFace {
   Face face;
   Decision decision;
   std::vector<Neighbor> neighbours;  // nearest first (up to k2, or as many as asked)
   cv::Mat crop;
+  FaceQuality quality;
   std::vector<float> embedding;  // the unit vector it was named by
 };
 
@@ -189,6 +212,12 @@ class Recognizer {
   KnnVote rule_;
   FaceNamer namer_;
 };
+
+// Stores the faces an identification met as unlabelled faces (`identify --remember`), with their
+// crops and quality; an image already in the gallery adds nothing. Returns the new face ids.
+std::vector<std::int64_t> remember_faces(Gallery& gallery, const EmbedderInfo& model,
+                                         const Identification& identification,
+                                         const std::string& image_sha256);
 
 // 1:1 comparison of the most prominent face (highest score) of two images.
 struct Verification {

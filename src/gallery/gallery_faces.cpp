@@ -4,12 +4,18 @@
 #include <cstring>
 
 #include "clipface/errors.hpp"
+#include "gallery/face_rows.hpp"
 #include "gallery/gallery_impl.hpp"
 
 namespace clipface {
-using gallery_detail::kFaceColumns;
-using gallery_detail::read_face;
+using gallery_detail::face_from_row;
+using gallery_detail::face_select_sql;
 using gallery_detail::Transaction;
+
+namespace {
+// A service sees labelled faces only: unlabelled ones (clusters, strangers) wait for a name.
+constexpr const char* kLabelled = "f.person_id IS NOT NULL";
+}  // namespace
 
 FacePage Gallery::list_faces(const std::string& person, std::int64_t offset,
                              std::int64_t limit) const {
@@ -19,32 +25,31 @@ FacePage Gallery::list_faces(const std::string& person, std::int64_t offset,
   FacePage page;
   // One read transaction: the total and the rows describe the same state.
   Transaction read(*g.db, Transaction::Kind::read);
-  const std::string where = person.empty() ? "" : " WHERE p.name = ?";
+  const std::string where = std::string(kLabelled) + (person.empty() ? "" : " AND p.name = ?");
   if (!person.empty()) g.require_person(person);
-  auto count =
-      g.db->prepare("SELECT count(*) FROM faces f JOIN people p ON p.id = f.person_id" + where);
+  auto count = g.db->prepare(
+      "SELECT count(*) FROM faces f LEFT JOIN people p ON p.id = f.person_id WHERE " + where);
   if (!person.empty()) count.bind(1, person);
   count.step();
   page.total = count.int64(0);
-  auto stmt = g.db->prepare(std::string("SELECT ") + kFaceColumns + where +
-                            " ORDER BY f.id LIMIT ? OFFSET ?");
+  auto stmt = g.db->prepare(face_select_sql(g, where) + " LIMIT ? OFFSET ?");
   const int first = person.empty() ? 1 : 2;
   if (!person.empty()) stmt.bind(1, person);
   stmt.bind(first, limit).bind(first + 1, offset);
-  while (stmt.step()) page.faces.push_back(read_face(stmt));
+  while (stmt.step()) page.faces.push_back(face_from_row(stmt));
   read.commit();
   return page;
 }
 
 std::optional<FaceRecord> Gallery::face(std::int64_t face_id) const {
   std::lock_guard lock(impl_->mutex);
-  auto stmt = impl_->db->prepare(std::string("SELECT ") + kFaceColumns + " WHERE f.id = ?");
+  auto stmt = impl_->db->prepare(face_select_sql(*impl_, std::string(kLabelled) + " AND f.id = ?"));
   stmt.bind(1, face_id);
   if (!stmt.step()) return std::nullopt;
-  return read_face(stmt);
+  return face_from_row(stmt);
 }
 
-std::vector<FaceRecord> Gallery::remove_faces(const std::vector<std::int64_t>& face_ids) {
+std::vector<FaceRecord> Gallery::remove_labelled_faces(const std::vector<std::int64_t>& face_ids) {
   std::lock_guard lock(impl_->mutex);
   Impl& g = *impl_;
   g.require_writable();
@@ -57,19 +62,20 @@ std::vector<FaceRecord> Gallery::remove_faces(const std::vector<std::int64_t>& f
   {
     Transaction txn(*g.db, Transaction::Kind::write);
     before = g.read_generation();
-    auto find = g.db->prepare(std::string("SELECT ") + kFaceColumns + " WHERE f.id = ?");
+    auto find = g.db->prepare(face_select_sql(g, std::string(kLabelled) + " AND f.id = ?"));
     auto remove = g.db->prepare("DELETE FROM faces WHERE id = ?");  // cascades to the embedding
     for (const std::int64_t id : wanted) {
       find.reset();
       find.bind(1, id);
       if (!find.step()) continue;
-      removed.push_back(read_face(find));
+      removed.push_back(face_from_row(find));
       remove.reset();
       remove.bind(1, id).run();
     }
     if (removed.empty()) return removed;  // nothing changed: the transaction rolls back
     g.db->exec("DELETE FROM images WHERE id NOT IN (SELECT image_id FROM faces)");
     after = g.bump_generation();
+    g.bump_labels_generation();
     txn.commit();
   }
   std::vector<std::int64_t> ids;

@@ -9,7 +9,6 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -19,44 +18,6 @@
 #include "gallery/vector_index.hpp"
 
 namespace clipface {
-namespace gallery_detail {
-
-inline std::string landmarks_json(const Face& face) {
-  nlohmann::json points = nlohmann::json::array();
-  for (const auto& p : face.landmarks) points.push_back({p.x, p.y});
-  return points.dump();
-}
-
-inline void parse_landmarks(const std::string& text, Face& face) {
-  const auto points = nlohmann::json::parse(text, nullptr, false);
-  if (!points.is_array() || points.size() != face.landmarks.size()) return;
-  for (std::size_t i = 0; i < face.landmarks.size(); ++i) {
-    face.landmarks[i] = {points[i][0].get<float>(), points[i][1].get<float>()};
-  }
-}
-
-// "SELECT " + kFaceColumns + " WHERE ..." reads FaceRecords with read_face().
-inline constexpr const char* kFaceColumns =
-    "f.id, p.name, i.path, i.sha256, f.box_x, f.box_y, f.box_w, f.box_h, f.landmarks, f.score, "
-    "f.crop IS NOT NULL, f.created FROM faces f JOIN people p ON p.id = f.person_id "
-    "JOIN images i ON i.id = f.image_id";
-
-inline FaceRecord read_face(const Statement& stmt) {
-  FaceRecord r;
-  r.id = stmt.int64(0);
-  r.person = stmt.text(1);
-  r.image_path = stmt.text(2);
-  r.image_sha256 = stmt.text(3);
-  r.face.box = cv::Rect2f(static_cast<float>(stmt.real(4)), static_cast<float>(stmt.real(5)),
-                          static_cast<float>(stmt.real(6)), static_cast<float>(stmt.real(7)));
-  parse_landmarks(stmt.text(8), r.face);
-  r.face.score = static_cast<float>(stmt.real(9));
-  r.has_crop = stmt.int64(10) != 0;
-  r.created = stmt.text(11);
-  return r;
-}
-
-}  // namespace gallery_detail
 
 struct Gallery::Impl {
   std::filesystem::path dir;
@@ -67,6 +28,10 @@ struct Gallery::Impl {
   EmbedderInfo model;
   GalleryOptions options;
   std::string gallery_id;
+  int schema_version = 0;  // of the file (an old one opened read-only is not upgraded)
+  // Bumped by every switch of embedding model (schema 2): another process switching the model
+  // under an open gallery is noticed instead of mixing models.
+  std::int64_t model_generation = 0;
 
   // Shared with the snapshots handed out (Gallery::snapshot): a writer copies it before
   // changing it while one still holds it (own_index), so searches on a snapshot never see a write.
@@ -104,6 +69,19 @@ struct Gallery::Impl {
     return read_generation();
   }
 
+  std::int64_t read_model_generation() const {
+    if (schema_version < 2) return 0;
+    auto stmt =
+        db->prepare("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'model_generation'");
+    return stmt.step() ? stmt.int64(0) : 0;
+  }
+  void check_model_generation() const {
+    if (read_model_generation() != model_generation) {
+      throw GalleryError("gallery " + dir.string() +
+                         " was re-embedded with another model since it was opened; open it again");
+    }
+  }
+
   std::int64_t count_embeddings() const {
     auto stmt = db->prepare("SELECT count(*) FROM embeddings");
     stmt.step();
@@ -123,6 +101,30 @@ struct Gallery::Impl {
     auto stmt = db->prepare("PRAGMA data_version");
     stmt.step();
     return stmt.int64(0);
+  }
+
+  // The index serves labelled faces only: unlabelled ones wait for a name (schema 2).
+  static constexpr const char* kIndexedVectors =
+      "SELECT e.face_id, e.vector FROM embeddings e JOIN faces f ON f.id = e.face_id "
+      "WHERE f.person_id IS NOT NULL ORDER BY e.face_id";
+  std::int64_t count_indexed() const {
+    auto stmt = db->prepare(
+        "SELECT count(*) FROM embeddings e JOIN faces f ON f.id = e.face_id "
+        "WHERE f.person_id IS NOT NULL");
+    stmt.step();
+    return stmt.int64(0);
+  }
+
+  // Bumped by every change of unlabelled faces, clusters and names (schema 2; 0 before).
+  std::int64_t read_labels_generation() const {
+    auto stmt =
+        db->prepare("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'labels_generation'");
+    return stmt.step() ? stmt.int64(0) : 0;
+  }
+  // Inside a write transaction: the next labels generation.
+  std::int64_t bump_labels_generation() {
+    db->exec("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'labels_generation'");
+    return read_labels_generation();
   }
 
   void require_writable() const {
@@ -165,10 +167,10 @@ struct Gallery::Impl {
     {
       gallery_detail::Transaction read(*db, gallery_detail::Transaction::Kind::read);
       generation = read_generation();
-      const std::int64_t n = count_embeddings();
+      const std::int64_t n = count_indexed();
       ids.reserve(n);
       vectors.reserve(n * dim);
-      auto stmt = db->prepare("SELECT face_id, vector FROM embeddings ORDER BY face_id");
+      auto stmt = db->prepare(kIndexedVectors);
       while (stmt.step()) {
         if (stmt.bytes(1) != dim * sizeof(float)) {
           throw GalleryError("gallery database " + db_path.string() + ": embedding of face " +
@@ -201,6 +203,7 @@ struct Gallery::Impl {
   void ensure_index() {
     const std::int64_t generation = read_generation();
     if (index && index_generation == generation) return;
+    check_model_generation();
     std::string why;
     auto loaded = gallery_detail::VectorIndex::load(index_path, model.dim, &why);
     if (loaded) {
@@ -210,9 +213,9 @@ struct Gallery::Impl {
         why = "index is stale (built for generation " + std::to_string(s.generation) +
               ", gallery is at " + std::to_string(generation) + ")";
         loaded.reset();
-      } else if (s.count != count_embeddings()) {
+      } else if (s.count != count_indexed()) {
         why = "index holds " + std::to_string(s.count) + " vectors, gallery " +
-              std::to_string(count_embeddings());
+              std::to_string(count_indexed());
         loaded.reset();
       } else if (loaded->needs_training(0)) {
         why = "time to train \"" + s.factory + "\" (enough vectors, or many enrolled since)";
@@ -226,7 +229,7 @@ struct Gallery::Impl {
       if (!options.search_params.empty()) index->set_search_params(options.search_params);
       return;
     }
-    if (std::filesystem::exists(index_path) || count_embeddings() > 0) {
+    if (std::filesystem::exists(index_path) || count_indexed() > 0) {
       spdlog::info("gallery {}: rebuilding the index ({})", dir.string(), why);
     }
     rebuild(false);

@@ -20,6 +20,7 @@ struct GallerySnapshot::Data {
   // What the snapshot was made from, to tell whether it is still current.
   std::int64_t data_version = 0;
   std::int64_t local_changes = 0;
+  std::int64_t labels_generation = 0;  // names, merges, faces named or unnamed (schema 2)
 };
 
 GallerySnapshot::GallerySnapshot(std::shared_ptr<const Data> data) : data_(std::move(data)) {}
@@ -72,10 +73,11 @@ std::shared_ptr<const GallerySnapshot> Gallery::snapshot() const {
   std::lock_guard lock(impl_->mutex);
   Impl& g = *impl_;
   const std::int64_t data_version = g.data_version();
+  const std::int64_t labels_generation = g.read_labels_generation();
   if (g.last_snapshot) {
     const GallerySnapshot::Data& last = *g.last_snapshot->data_;
     if (last.data_version == data_version && last.local_changes == g.local_changes &&
-        last.generation == g.index_generation) {
+        last.labels_generation == labels_generation && last.generation == g.index_generation) {
       return g.last_snapshot;
     }
   }
@@ -83,6 +85,7 @@ std::shared_ptr<const GallerySnapshot> Gallery::snapshot() const {
   data->model = g.model;
   data->data_version = data_version;
   data->local_changes = g.local_changes;
+  data->labels_generation = labels_generation;
   // The names must describe the index's state: read them in one transaction with the generation,
   // and catch up with the index when another process committed in between.
   for (;;) {
@@ -95,7 +98,8 @@ std::shared_ptr<const GallerySnapshot> Gallery::snapshot() const {
       slot_of_person.emplace(people.int64(0), static_cast<std::uint32_t>(data->names.size()));
       data->names.push_back(people.text(1));
     }
-    auto faces = g.db->prepare("SELECT id, person_id FROM faces");
+    // The index serves labelled faces only (unlabelled ones wait for a name).
+    auto faces = g.db->prepare("SELECT id, person_id FROM faces WHERE person_id IS NOT NULL");
     data->person_of.reserve(static_cast<std::size_t>(g.index->size()));
     while (faces.step()) data->person_of.emplace(faces.int64(0), slot_of_person.at(faces.int64(1)));
     read.commit();

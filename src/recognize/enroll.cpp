@@ -18,20 +18,42 @@ std::string png_bytes(const cv::Mat& crop) {
   return {buffer.begin(), buffer.end()};
 }
 
-// The enrollment of an image's one face.
-Enrollment one_face(const std::string& person, const std::string& image_path,
-                    const std::string& sha256, const ImageFaces& found, bool store_crop) {
+// One face of a processed image, ready to store.
+Enrollment enrollment_of(const ImageFaces& found, std::size_t i, const std::string& person,
+                         const std::string& sha, bool store_crop) {
   Enrollment e;
   e.person = person;
-  e.image_path = image_path;
-  e.image_sha256 = sha256;
+  e.image_path = found.path.string();
+  e.image_sha256 = sha;
   e.image_width = found.size.width;
   e.image_height = found.size.height;
-  e.face = found.faces[0];
-  const auto row = found.embeddings.row(0);
+  e.face = found.faces[i];
+  e.face_index = static_cast<int>(i);
+  const auto row = found.embeddings.row(i);
   e.embedding.assign(row.begin(), row.end());
-  if (store_crop) e.crop_png = png_bytes(found.crops[0]);
+  if (store_crop) e.crop_png = png_bytes(found.crops[i]);
+  e.quality = found.quality.at(i);
   return e;
+}
+
+// The sha256 of an image file; a file that cannot be hashed says what is wrong with it as an
+// image (missing, unreadable) where it can.
+std::string image_sha256(const std::filesystem::path& path) {
+  try {
+    return sha256_file(path);
+  } catch (const InputError&) {
+    load_image(path);
+    throw;
+  }
+}
+
+// ImageError (unreadable) and InputError (e.g. a file that cannot be hashed) skip the image;
+// model and gallery errors end the run (rethrown: called only from a catch block).
+SkippedImage skipped_for(const std::filesystem::path& path, const Error& error) {
+  if (!dynamic_cast<const ImageError*>(&error) && !dynamic_cast<const InputError*>(&error)) {
+    throw;
+  }
+  return SkippedImage{path, error.reason(), error.exit_code()};
 }
 
 // The enrollment of one image, or why it cannot be enrolled.
@@ -46,13 +68,7 @@ Prepared prepare(const GalleryTarget& target, const FacePipeline& pipeline,
                  const EnrollOptions& options) {
   Prepared out;
   try {
-    std::string sha;
-    try {
-      sha = sha256_file(path);
-    } catch (const InputError&) {
-      load_image(path);  // says what is wrong with the file as an image (missing, unreadable)
-      throw;
-    }
+    const std::string sha = image_sha256(path);
     const Gallery* gallery = target.existing();
     if (options.skip_enrolled && gallery && gallery->contains_image(sha)) {
       out.already_enrolled = true;
@@ -65,14 +81,14 @@ Prepared prepare(const GalleryTarget& target, const FacePipeline& pipeline,
           InputError("").exit_code()};
       return out;
     }
-    out.face = one_face(person, path.string(), sha, found, options.store_crops);
-  } catch (const Error& error) {
-    // ImageError (unreadable) and InputError (e.g. a file that cannot be hashed) skip the image;
-    // model and gallery errors end the run.
-    if (!dynamic_cast<const ImageError*>(&error) && !dynamic_cast<const InputError*>(&error)) {
-      throw;
+    const std::string low = quality_problems(found.quality[0], options.quality);
+    if (!low.empty()) {
+      out.skipped = SkippedImage{path, "low quality: " + low, InputError("").exit_code()};
+      return out;
     }
-    out.skipped = SkippedImage{path, error.reason(), error.exit_code()};
+    out.face = enrollment_of(found, 0, person, sha, options.store_crops);
+  } catch (const Error& error) {
+    out.skipped = skipped_for(path, error);
   }
   return out;
 }
@@ -93,7 +109,9 @@ EnrolledFace enroll_image(Gallery& gallery, const FacePipeline& pipeline, const 
   const ImageFaces found = pipeline.process(image, filter);
   if (found.faces.size() != 1) throw FaceCountError(name, static_cast<int>(found.faces.size()));
   EnrolledFace out;
-  out.face_id = gallery.enroll(model, {one_face(person, name, sha256, found, store_crop)}).at(0);
+  Enrollment e = enrollment_of(found, 0, person, sha256, store_crop);
+  e.image_path = name;  // the image came from memory
+  out.face_id = gallery.enroll(model, {e}).at(0);
   out.face = found.faces[0];
   out.crop = found.crops[0];
   return out;
@@ -156,6 +174,104 @@ EnrollReport enroll_people(GalleryTarget& target, const FacePipeline& pipeline,
   if (report.written) target.for_writing(model).flush();
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
+}
+
+EnrollReport enroll_unlabelled(GalleryTarget& target, const FacePipeline& pipeline,
+                               const std::vector<std::filesystem::path>& images,
+                               const EnrollOptions& options, bool strangers) {
+  constexpr std::size_t kImagesPerTransaction = 32;
+  const auto start = std::chrono::steady_clock::now();
+  const EmbedderInfo& model = pipeline.embedder().info();
+  if (const Gallery* gallery = target.existing()) gallery->require_model(model);
+  EnrollReport report;
+  ProgressBar bar(strangers ? "adding strangers" : "adding unlabelled faces", images.size(),
+                  options.progress);
+  std::vector<Enrollment> batch;
+  std::size_t batch_images = 0;
+  const auto commit = [&] {
+    if (!batch.empty()) {
+      target.for_writing(model).add_unlabelled(model, batch, strangers);
+      report.written = true;
+    }
+    batch.clear();
+    batch_images = 0;
+  };
+  for (const auto& path : images) {
+    ++report.images;
+    bar.advance(1, path.filename().string());
+    try {
+      const std::string sha = image_sha256(path);
+      const Gallery* gallery = target.existing();
+      if (options.skip_enrolled && gallery && gallery->contains_image(sha)) {
+        report.already_enrolled.push_back(path);
+        continue;
+      }
+      const ImageFaces found = pipeline.process_file(path);
+      if (found.faces.empty()) {
+        report.skipped.push_back({path, "no face", InputError("").exit_code()});
+        continue;
+      }
+      std::vector<std::string> low(found.faces.size());
+      std::size_t kept = 0;
+      for (std::size_t i = 0; i < found.faces.size(); ++i) {
+        low[i] = quality_problems(found.quality[i], options.quality);
+        if (!low[i].empty()) continue;
+        batch.push_back(enrollment_of(found, i, "", sha, options.store_crops));
+        ++kept;
+      }
+      report.faces += static_cast<int>(kept);
+      const int bad_data = InputError("").exit_code();
+      if (kept == 0 && found.faces.size() == 1) {
+        report.skipped.push_back({path, "low quality: " + low[0], bad_data});
+      } else if (kept == 0) {
+        report.skipped.push_back(
+            {path, "none of its " + std::to_string(found.faces.size()) + " faces is good enough",
+             bad_data});
+      }
+      for (std::size_t i = 0; i < low.size(); ++i) {
+        if (kept > 0 && !low[i].empty()) {
+          report.skipped_faces.push_back(
+              {path, "face " + std::to_string(i) + ": low quality: " + low[i], bad_data});
+        }
+      }
+      if (kept == 0) continue;
+      if (++batch_images >= kImagesPerTransaction && !options.strict) commit();
+    } catch (const Error& error) {
+      report.skipped.push_back(skipped_for(path, error));
+    }
+  }
+  bar.finish();
+  if (options.strict && !report.skipped.empty()) {
+    std::vector<SkippedInputsError::Input> skipped;
+    for (const auto& s : report.skipped)
+      skipped.push_back({s.path.string(), s.reason, s.exit_code});
+    throw SkippedInputsError(std::move(skipped), images.size());
+  }
+  commit();
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+std::vector<std::int64_t> remember_faces(Gallery& gallery, const EmbedderInfo& model,
+                                         const Identification& identification,
+                                         const std::string& image_sha256) {
+  if (identification.faces.empty() || gallery.contains_image(image_sha256)) return {};
+  std::vector<Enrollment> faces;
+  for (std::size_t i = 0; i < identification.faces.size(); ++i) {
+    const NamedFace& named = identification.faces[i];
+    Enrollment e;
+    e.image_path = identification.path.string();
+    e.image_sha256 = image_sha256;
+    e.image_width = identification.size.width;
+    e.image_height = identification.size.height;
+    e.face = named.face;
+    e.face_index = static_cast<int>(i);
+    e.embedding = named.embedding;
+    if (!named.crop.empty()) e.crop_png = png_bytes(named.crop);
+    e.quality = named.quality;
+    faces.push_back(std::move(e));
+  }
+  return gallery.add_unlabelled(model, faces);
 }
 
 }  // namespace clipface

@@ -42,11 +42,9 @@ Identification Recognizer::identify(const cv::Mat& image, const FaceFilter& filt
   }
   for (std::size_t i = 0; i < found.faces.size(); ++i) {
     const auto row = found.embeddings.row(i);
-    out.faces.push_back({found.faces[i],
-                         decisions.at(i),
-                         std::move(nearest[i]),
-                         std::move(found.crops[i]),
-                         {row.begin(), row.end()}});
+    out.faces.push_back({found.faces[i], decisions.at(i), std::move(nearest[i]),
+                         std::move(found.crops[i]), found.quality.at(i),
+                         std::vector<float>(row.begin(), row.end())});
   }
   return out;
 }

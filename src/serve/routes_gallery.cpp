@@ -40,7 +40,6 @@ json face_record_json(const FaceRecord& f) {
   return {{"image_id", std::to_string(f.id)},
           {"subject", f.person},
           {"face_id", f.id},
-          {"created", f.created},
           {"box",
            {{"probability", std::round(f.face.score * 1e5) / 1e5},
             {"x_min", std::lround(b.x)},
@@ -106,7 +105,7 @@ void rename_subject(Service& s, Call& c) {
   if (from != to) {
     try {
       if (has_subject(s, to)) {
-        c.audit.faces = s.gallery().merge_person(from, to);
+        c.audit.faces = s.gallery().merge(FaceGroup{from}, FaceGroup{to});
         merged = true;
       } else {
         s.gallery().rename_person(from, to);
@@ -114,7 +113,7 @@ void rename_subject(Service& s, Call& c) {
     } catch (const InputError&) {  // another request got there first
       if (!has_subject(s, from)) subject_not_found(from);
       if (merged || !has_subject(s, to)) throw;
-      c.audit.faces = s.gallery().merge_person(from, to);
+      c.audit.faces = s.gallery().merge(FaceGroup{from}, FaceGroup{to});
       merged = true;
     }
     s.publish();
@@ -183,7 +182,7 @@ void list_faces(Service& s, Call& c) {
 }
 
 void delete_faces(Service& s, Call& c, const std::vector<std::int64_t>& ids) {
-  const auto removed = s.gallery().remove_faces(ids);
+  const auto removed = s.gallery().remove_labelled_faces(ids);
   if (!removed.empty()) s.publish();
   c.audit.subject = names_of(removed);
   c.audit.faces = static_cast<int>(removed.size());
@@ -226,7 +225,7 @@ void delete_face_list(Service& s, Call& c) {
       // Not an id of ours: nothing to delete.
     }
   }
-  std::vector<FaceRecord> removed = s.gallery().remove_faces(ids);
+  std::vector<FaceRecord> removed = s.gallery().remove_labelled_faces(ids);
   if (!removed.empty()) s.publish();
   c.audit.subject = names_of(removed);
   c.audit.faces = static_cast<int>(removed.size());

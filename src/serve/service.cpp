@@ -58,7 +58,7 @@ Service::Service(const ServeOptions& options)
       pipeline_(make_pipeline(options_, gallery_, metrics_, &batcher_)),
       keys_(KeyStore::open(options.gallery)),
       audit_(AuditLog::open(options.gallery)),
-      default_vote_(clipface::default_vote(gallery_.model())) {
+      default_vote_(gallery_.vote_rule()) {
   snapshot_.store(gallery_.snapshot());
   metrics_.add_gauge({"clipface_gallery_faces", "Faces in the gallery (the snapshot searched).",
                       [this] { return static_cast<double>(snapshot()->size()); }});

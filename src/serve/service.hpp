@@ -39,7 +39,8 @@ class Service {
   // After a committed write: makes it visible to every later search.
   void publish();
 
-  // The vote and verification defaults of the gallery's embedding space.
+  // The gallery's vote rule (its calibration for the current model when it has one, else the
+  // embedding space's defaults; Gallery::vote_rule), read at start; requests may override it.
   const KnnVote& default_vote() const { return default_vote_; }
   // Detection below this score is never seen (the detector's own threshold); requests filter
   // above it with det_prob_threshold, by default at the configured --score.

@@ -16,17 +16,9 @@ namespace {
 using testing::run_cli;
 using testing::shared_path;
 namespace fs = std::filesystem;
+using testing::json_lines;
 
 const std::string kExamples = "data/faces/named/face_recognition_examples";
-
-std::vector<nlohmann::json> json_lines(const std::string& out) {
-  std::vector<nlohmann::json> lines;
-  std::istringstream in(out);
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
-  }
-  return lines;
-}
 
 int count_lines(const std::string& text) {
   return static_cast<int>(std::count(text.begin(), text.end(), '\n'));
