@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 
+#include "clipface/live_events.hpp"
 #include "clipface/recognizer.hpp"
 
 namespace clipface {
@@ -64,6 +65,12 @@ class Server {
   // Graceful: stops accepting, ends live streams, lets running requests finish. Safe from any
   // thread (e.g. a signal-watching one).
   void stop();
+
+  // Where live events and preview frames enter the streams this server serves (/api/v1/events,
+  // /api/v1/preview?source=NAME): the REST API's recognize publishes there as source "api", and
+  // a video pipeline run beside the server (clipface watch's) publishes its sources' events and
+  // annotated frames the same way. Thread-safe; valid while the server lives.
+  LiveEventSink& live_events();
 
  private:
   struct Impl;

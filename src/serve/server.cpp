@@ -392,6 +392,10 @@ void Server::run() {
   s.service->shutdown();
 }
 
+LiveEventSink& Server::live_events() {
+  return impl_->service->events();
+}
+
 void Server::stop() {
   Impl& s = *impl_;
   if (s.stop_requested.exchange(true)) return;

@@ -20,6 +20,7 @@
 #include "clipface/api_keys.hpp"
 #include "clipface/audit_log.hpp"
 #include "clipface/errors.hpp"
+#include "clipface/image.hpp"
 #include "serve/routes.hpp"
 #include "serve/serve_support.hpp"
 
@@ -704,6 +705,66 @@ TEST_F(ServeTest, RecognitionsStreamAsEventsAndPreviewFrames) {
   }
   stop = true;
   server.stop();  // ends the streams
+  e.join();
+  p.join();
+}
+
+// The seam for the video pipeline: a producer outside the REST API (a camera's tracker) publishes
+// through Server::live_events(); its events reach /api/v1/events and its frames the preview of its
+// source, and it is told when someone watches that preview.
+TEST_F(ServeTest, AnOutsideProducerFeedsTheEventsAndItsSourcesPreview) {
+  const cv::Mat frame =
+      load_image(testing::shared_path(testing::kExamples + "barack_obama/obama2.jpg"));
+  RunningServer server(options());
+  LiveEventSink& sink = server.server().live_events();
+  EXPECT_FALSE(sink.wants_frames("door"));
+  std::mutex mutex;
+  std::string events, preview;
+  std::atomic<bool> stop = false;
+  auto stream = [&](const std::string& path, std::string& into) {
+    return std::thread([&, path] {
+      auto c = server.client();
+      c.Get(path.c_str(), [&](const char* data, std::size_t n) {
+        std::lock_guard lock(mutex);
+        into.append(data, n);
+        return !stop.load();
+      });
+    });
+  };
+  auto e = stream("/api/v1/events", events);
+  auto p = stream("/api/v1/preview?source=door", preview);
+  for (int i = 0; i < 250 && !sink.wants_frames("door"); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(sink.wants_frames("door"));  // the viewer above is counted
+  for (int i = 0; i < 250; ++i) {
+    {
+      std::lock_guard lock(mutex);
+      if (events.find(": connected") != std::string::npos) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  sink.publish({"track", "door", R"({"track":7,"label":"barack_obama","score":0.91})"});
+  sink.publish_frame("door", frame);
+  for (int i = 0; i < 250; ++i) {
+    {
+      std::lock_guard lock(mutex);
+      if (events.find("\"track\":7") != std::string::npos &&
+          preview.find("\xff\xd8") != std::string::npos) {
+        break;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  {
+    std::lock_guard lock(mutex);
+    EXPECT_NE(events.find("event: track"), std::string::npos) << events;
+    EXPECT_NE(events.find("\"label\":\"barack_obama\""), std::string::npos) << events;
+    EXPECT_NE(preview.find("Content-Type: image/jpeg"), std::string::npos);
+    EXPECT_NE(preview.find("\xff\xd8"), std::string::npos);  // the frame, as JPEG
+  }
+  stop = true;
+  server.stop();
   e.join();
   p.join();
 }
