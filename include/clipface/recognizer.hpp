@@ -149,10 +149,12 @@ struct EnrolledFace {
 
 // Enrolls the one face of one image for `person` in one transaction (a service's "add a face").
 // `name` is kept as the image's path; `sha256` identifies its bytes. FaceCountError unless the
-// image shows exactly one face that passes `filter`.
+// image shows exactly one face that passes `filter`; InputError ("low quality: ...") when that
+// face is below `quality`, the bar enroll_people holds photos to.
 EnrolledFace enroll_image(Gallery& gallery, const FacePipeline& pipeline, const std::string& person,
                           const cv::Mat& image, const std::string& name, const std::string& sha256,
-                          const FaceFilter& filter = {}, bool store_crop = true);
+                          const FaceFilter& filter = {}, const QualityBar& quality = {},
+                          bool store_crop = true);
 
 // Every face of every image as an unlabelled face (or a known stranger), for clustering
 // (`clipface add GALLERY --unlabelled DIR`): faces below the quality bar are left out one by one

@@ -13,6 +13,7 @@
 #include <map>
 #include <mutex>
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 #include <random>
 #include <regex>
 #include <set>
@@ -657,6 +658,25 @@ TEST_F(ServeTest, MetricsCountRequestsLatencyAndGallery) {
 }
 
 // Recognize results are live events (SSE), and the annotated pictures an MJPEG preview.
+// A face below the quality bar `clipface enroll` holds photos to is refused the same way (400),
+// and nothing is added.
+TEST_F(ServeTest, AddingABlurredFaceIsRefusedAsEnrollWouldRefuseIt) {
+  RunningServer server(options());
+  auto c = server.client();
+  const cv::Mat sharp =
+      load_image(testing::shared_path(testing::kExamples + "barack_obama/obama2.jpg"));
+  cv::Mat blurred;
+  cv::GaussianBlur(sharp, blurred, cv::Size(0, 0), 15);
+  std::vector<unsigned char> jpeg;
+  cv::imencode(".jpg", blurred, jpeg);
+  const auto before = body_json(c.Get("/api/v1/recognition/faces"))["total_elements"].get<int>();
+  const auto r = c.Post("/api/v1/recognition/faces?subject=barack_obama",
+                        file_field(std::string(jpeg.begin(), jpeg.end())));
+  expect_error(r, 400, 26);
+  EXPECT_NE(r->body.find("low quality"), std::string::npos) << r->body;
+  EXPECT_EQ(body_json(c.Get("/api/v1/recognition/faces"))["total_elements"].get<int>(), before);
+}
+
 TEST_F(ServeTest, RecognitionsStreamAsEventsAndPreviewFrames) {
   RunningServer server(options());
   std::mutex mutex;
