@@ -18,6 +18,10 @@ pkg_check_modules(DLIB REQUIRED IMPORTED_TARGET dlib-1)
 # before our objects, where --as-needed drops them: link them as libraries instead.
 target_link_libraries(PkgConfig::DLIB INTERFACE ${DLIB_LDFLAGS_OTHER})
 pkg_check_modules(CAIRO REQUIRED IMPORTED_TARGET cairo)
+# serve: Debian's cpp-httplib is a compiled library; its .pc carries the feature macros
+# (OpenSSL, zlib, brotli) the library was built with, which our code must see too.
+pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET libsodium)  # API key hashes
 
 # FAISS ships no CMake config in Debian 12.
 find_path(FAISS_INCLUDE_DIR faiss/Index.h REQUIRED)

@@ -42,6 +42,14 @@ fi
 
 scripts/link-models.sh
 
+# The browser test of `clipface serve`'s web page drives Debian's chromium with playwright-core,
+# pinned in tests/web/package-lock.json (never `npx playwright install`: the test uses chromium).
+if command -v npm > /dev/null; then
+  npm ci --prefix tests/web --no-audit --no-fund --loglevel=error
+else
+  echo "setup: npm not found; the web page test (ctest -R web_page) will be skipped"
+fi
+
 build_dir=${CLIPFACE_BUILD_DIR:-build}
 if [[ ! -f "$build_dir/CMakeCache.txt" ]]; then
   cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release

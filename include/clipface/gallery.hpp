@@ -88,6 +88,34 @@ struct FaceRecord {
   bool stranger = false;     // a known stranger
 };
 
+// One page of a gallery's faces (ordered by id) and how many there are in all.
+struct FacePage {
+  std::vector<FaceRecord> faces;
+  std::int64_t total = 0;
+};
+
+// An immutable view of a gallery at one committed state: its index and the names of its faces.
+// Any number of threads may search one at once without a lock. Writers never change what a
+// snapshot sees (the index is copied before a change while a snapshot holds it), so a search
+// sees a write whole or not at all. Made by Gallery::snapshot().
+class GallerySnapshot {
+ public:
+  struct Data;
+  explicit GallerySnapshot(std::shared_ptr<const Data> data);
+  ~GallerySnapshot();
+
+  // As Gallery::search, on this state.
+  std::vector<std::vector<Neighbor>> search(const Matrix& queries, int k) const;
+  std::size_t size() const;    // faces
+  std::size_t people() const;  // people, with or without faces
+  std::int64_t generation() const;
+  const EmbedderInfo& model() const;
+
+ private:
+  friend class Gallery;
+  std::shared_ptr<const Data> data_;
+};
+
 enum class FaceSet { labelled, unlabelled, all };
 
 // What clustering, calibration and health checks need of each face, with its embedding.
@@ -256,9 +284,33 @@ class Gallery {
   // InputError if `old_name` does not exist, `new_name` is taken or empty.
   void rename_person(const std::string& old_name, const std::string& new_name);
 
+  // Subjects and faces one at a time, as a recognition service manages them:
+  // Creates a person without faces yet; false (nothing changed) when the name exists. InputError
+  // for an empty name.
+  bool add_person(const std::string& name);
+  // (Renaming onto an existing person merges them: merge() below.)
+  // Deletes everyone, leaving nothing of them in the files (as remove_person). Returns the number
+  // of people removed.
+  int remove_all_people();
+  // Faces of one person ("" = everyone), ordered by id, `limit` of them from `offset`.
+  // InputError for an unknown person or a negative offset or limit.
+  FacePage list_faces(const std::string& person, std::int64_t offset, std::int64_t limit) const;
+  std::optional<FaceRecord> face(std::int64_t face_id) const;
+  // Deletes these labelled faces with their crops and embeddings (and images left without faces),
+  // leaving nothing of them in the files, as a service deletes faces: ids not among the labelled
+  // faces are ignored, and people stay even without faces (remove_faces() below refuses both).
+  // Returns the faces removed, in id order.
+  std::vector<FaceRecord> remove_labelled_faces(const std::vector<std::int64_t>& face_ids);
+  // The stored unit embeddings of a person's faces, one row per face in id order. InputError if
+  // there is no such person.
+  Matrix person_embeddings(const std::string& person) const;
+
   // For each query row (unit vector of the gallery's dim), up to k neighbours nearest first.
   // An empty gallery gives empty lists. Picks up changes committed by other processes.
   std::vector<std::vector<Neighbor>> search(const Matrix& queries, int k) const;
+  // The current committed state (the one made last while nothing changed since, including
+  // changes committed by other processes), for searches in parallel with writes.
+  std::shared_ptr<const GallerySnapshot> snapshot() const;
   // Overrides the stored search parameters for this session (ParameterSpace syntax).
   void set_search_params(const std::string& params);
   // What is actually built ("IDMap2,Flat (fallback from IVF4096,Flat: 120 vectors)", ...).

@@ -27,6 +27,10 @@ cv::Mat load_image(const std::filesystem::path& path, const ImageLimits& limits 
 cv::Mat decode_image(const std::vector<unsigned char>& bytes, const std::string& name,
                      const ImageLimits& limits = {});
 
+// The format the leading bytes announce ("JPEG", "PNG", "BMP", "PNM", "WebP", "TIFF", "GIF"),
+// or "" when they announce no image format at all (a server answers 415 for those).
+std::string sniff_image_format(const std::vector<unsigned char>& bytes);
+
 // True for the file endings clipface treats as images when it walks folders.
 bool has_image_extension(const std::filesystem::path& path);
 

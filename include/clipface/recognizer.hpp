@@ -12,6 +12,7 @@
 #include "clipface/classify.hpp"
 #include "clipface/detect.hpp"
 #include "clipface/embedder.hpp"
+#include "clipface/errors.hpp"
 #include "clipface/gallery.hpp"
 #include "clipface/matrix.hpp"
 #include "clipface/quality.hpp"
@@ -34,12 +35,21 @@ struct ImageFaces {
   std::vector<FaceQuality> quality;  // one per face
 };
 
+// Which detected faces to go on with (per request in the server: CompreFace's `limit` and
+// `det_prob_threshold`), applied before the faces are aligned and embedded.
+struct FaceFilter {
+  float min_score = 0;  // detector score below which a face is dropped
+  int max_faces = 0;    // 0 = all; otherwise the largest faces (by box area), largest first
+};
+// Drops the faces the filter does not keep (in place).
+void filter_faces(std::vector<Face>& faces, const FaceFilter& filter);
+
 class FacePipeline {
  public:
   explicit FacePipeline(const PipelineOptions& options);
   FacePipeline(std::unique_ptr<Detector> detector, std::unique_ptr<Embedder> embedder);
 
-  ImageFaces process(const cv::Mat& image) const;
+  ImageFaces process(const cv::Mat& image, const FaceFilter& filter = {}) const;
   // load_image() + process(); ImageError for a bad file.
   ImageFaces process_file(const std::filesystem::path& path) const;
 
@@ -120,6 +130,32 @@ inline EnrollReport enroll_people(Gallery& gallery, const FacePipeline& pipeline
   return enroll_people(target, pipeline, people, options);
 }
 
+// An image that should show one face (an enrollment photo, a verification probe) showing none or
+// several after filtering.
+class FaceCountError : public InputError {
+ public:
+  FaceCountError(const std::string& image, int faces);
+  int faces() const { return faces_; }
+
+ private:
+  int faces_;
+};
+
+struct EnrolledFace {
+  std::int64_t face_id = 0;
+  Face face;
+  cv::Mat crop;  // what the embedder saw
+};
+
+// Enrolls the one face of one image for `person` in one transaction (a service's "add a face").
+// `name` is kept as the image's path; `sha256` identifies its bytes. FaceCountError unless the
+// image shows exactly one face that passes `filter`; InputError ("low quality: ...") when that
+// face is below `quality`, the bar enroll_people holds photos to.
+EnrolledFace enroll_image(Gallery& gallery, const FacePipeline& pipeline, const std::string& person,
+                          const cv::Mat& image, const std::string& name, const std::string& sha256,
+                          const FaceFilter& filter = {}, const QualityBar& quality = {},
+                          bool store_crop = true);
+
 // Every face of every image as an unlabelled face (or a known stranger), for clustering
 // (`clipface add GALLERY --unlabelled DIR`): faces below the quality bar are left out one by one
 // (an image none of whose faces clears it is skipped); one transaction per batch of images, so
@@ -139,10 +175,10 @@ inline EnrollReport enroll_unlabelled(Gallery& gallery, const FacePipeline& pipe
 struct NamedFace {
   Face face;
   Decision decision;
-  std::vector<Neighbor> neighbours;  // nearest first (up to k2)
+  std::vector<Neighbor> neighbours;  // nearest first (up to k2, or as many as asked)
   cv::Mat crop;
   FaceQuality quality;
-  std::vector<float> embedding;
+  std::vector<float> embedding;  // the unit vector it was named by
 };
 
 struct Identification {
@@ -159,15 +195,21 @@ class Recognizer {
  public:
   // The pipeline's embedder must be the gallery's embedding space (GalleryError otherwise).
   Recognizer(const Gallery& gallery, const FacePipeline& pipeline, KnnVote rule);
+  // On a snapshot (searches in parallel with writes, as the server runs them).
+  Recognizer(std::shared_ptr<const GallerySnapshot> snapshot, const FacePipeline& pipeline,
+             KnnVote rule);
 
   // Replaces the vote with another way of naming faces (neighbours are still reported).
   void set_namer(FaceNamer namer) { namer_ = std::move(namer); }
 
-  Identification identify(const cv::Mat& image) const;
+  // `neighbours`: how many to look up and report per face (at least the vote's k2).
+  Identification identify(const cv::Mat& image, const FaceFilter& filter = {},
+                          int neighbours = 0) const;
   Identification identify_file(const std::filesystem::path& path) const;
 
  private:
-  const Gallery& gallery_;
+  using Search = std::function<std::vector<std::vector<Neighbor>>(const Matrix&, int)>;
+  Search search_;
   const FacePipeline& pipeline_;
   KnnVote rule_;
   FaceNamer namer_;

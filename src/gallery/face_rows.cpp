@@ -201,7 +201,7 @@ void follow_labels(Gallery::Impl& g, std::int64_t before, std::int64_t after,
     g.index_generation = -1;
     return;
   }
-  if (!removed.empty() && !g.index->remove(removed)) {
+  if (!removed.empty() && !g.own_index().remove(removed)) {
     g.rebuild(true);  // as after removing a person: no index file keeps what left it
     return;
   }
@@ -220,7 +220,7 @@ void follow_labels(Gallery::Impl& g, std::int64_t before, std::int64_t after,
       const auto* v = static_cast<const float*>(stmt.blob(0));
       vectors.insert(vectors.end(), v, v + dim);
     }
-    g.index->add(static_cast<std::int64_t>(added.size()), added.data(), vectors.data());
+    g.own_index().add(static_cast<std::int64_t>(added.size()), added.data(), vectors.data());
   }
   g.index_generation = after;
   g.dirty = true;

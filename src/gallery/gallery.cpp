@@ -344,7 +344,7 @@ std::vector<std::int64_t> Gallery::enroll(const EmbedderInfo& model,
     vectors.reserve(ids.size() * dim);
     for (const Enrollment& e : faces)
       vectors.insert(vectors.end(), e.embedding.begin(), e.embedding.end());
-    g.index->add(static_cast<std::int64_t>(ids.size()), ids.data(), vectors.data());
+    g.own_index().add(static_cast<std::int64_t>(ids.size()), ids.data(), vectors.data());
     g.index_generation = after;
     g.dirty = true;
   } else {
@@ -368,10 +368,7 @@ std::vector<PersonSummary> Gallery::people() const {
 
 std::vector<FaceRecord> Gallery::faces(const std::string& person) const {
   std::lock_guard lock(impl_->mutex);
-  auto exists = impl_->db->prepare("SELECT 1 FROM people WHERE name = ?");
-  exists.bind(1, person);
-  if (!exists.step())
-    throw InputError("no person named '" + person + "' in gallery " + impl_->dir.string());
+  impl_->require_person(person);
   return gallery_detail::read_faces(*impl_, "p.name = ?",
                                     [&](Statement& stmt) { stmt.bind(1, person); });
 }
@@ -399,6 +396,32 @@ std::size_t Gallery::size() const {
 std::int64_t Gallery::generation() const {
   std::lock_guard lock(impl_->mutex);
   return impl_->read_generation();
+}
+
+void Gallery::Impl::scrub_removed(const std::vector<std::int64_t>& face_ids, std::int64_t before,
+                                  std::int64_t after) {
+  // Rewrite the files so no page, WAL frame or index entry keeps the removed vectors.
+  db->exec("VACUUM");
+  {
+    auto checkpoint = db->prepare("PRAGMA wal_checkpoint(TRUNCATE)");
+    if (checkpoint.step() && checkpoint.int64(0) != 0) {
+      spdlog::warn(
+          "gallery {}: other readers kept the write-ahead log from being emptied; it is "
+          "emptied when they close",
+          dir.string());
+    }
+  }
+  // An index that reflects exactly the state before this removal and can drop ids in place does
+  // so (no re-training or re-assignment of a million vectors); otherwise it is rebuilt. Either
+  // way the index file is rewritten without the removed vectors.
+  if (index && index_generation == before && index->removes_in_place() &&
+      own_index().remove(face_ids)) {
+    index_generation = after;
+    dirty = true;
+    save_index();
+  } else {
+    rebuild(true);
+  }
 }
 
 int Gallery::remove_person(const std::string& name) {
@@ -429,27 +452,7 @@ int Gallery::remove_person(const std::string& name) {
     after = g.bump_generation();
     txn.commit();
   }
-  // Rewrite the files so no page, WAL frame or index entry keeps the removed vectors.
-  g.db->exec("VACUUM");
-  {
-    auto checkpoint = g.db->prepare("PRAGMA wal_checkpoint(TRUNCATE)");
-    if (checkpoint.step() && checkpoint.int64(0) != 0) {
-      spdlog::warn(
-          "gallery {}: other readers kept the write-ahead log from being emptied; it is "
-          "emptied when they close",
-          g.dir.string());
-    }
-  }
-  // An index that reflects exactly the state before this removal and can drop ids in place does
-  // so (no re-training or re-assignment of a million vectors); otherwise it is rebuilt. Either
-  // way the index file is rewritten without the removed vectors.
-  if (g.index && g.index_generation == before && g.index->remove(face_ids)) {
-    g.index_generation = after;
-    g.dirty = true;
-    g.save_index();
-  } else {
-    g.rebuild(true);
-  }
+  g.scrub_removed(face_ids, before, after);
   return removed;
 }
 
@@ -459,11 +462,8 @@ void Gallery::rename_person(const std::string& old_name, const std::string& new_
   g.require_writable();
   if (new_name.empty()) throw InputError("cannot rename '" + old_name + "': the new name is empty");
   Transaction txn(*g.db, Transaction::Kind::write);
+  g.require_person(old_name);
   auto exists = g.db->prepare("SELECT 1 FROM people WHERE name = ?");
-  exists.bind(1, old_name);
-  if (!exists.step())
-    throw InputError("no person named '" + old_name + "' in gallery " + g.dir.string());
-  exists.reset();
   exists.bind(1, new_name);
   if (exists.step()) {
     throw InputError("cannot rename '" + old_name + "' to '" + new_name + "': that name is taken");
@@ -474,6 +474,7 @@ void Gallery::rename_person(const std::string& old_name, const std::string& new_
       .bind(2, old_name)
       .run();
   txn.commit();
+  ++g.local_changes;
 }
 
 std::vector<std::vector<Neighbor>> Gallery::search(const Matrix& queries, int k) const {
@@ -515,7 +516,7 @@ std::vector<std::vector<Neighbor>> Gallery::search(const Matrix& queries, int k)
 void Gallery::set_search_params(const std::string& params) {
   std::lock_guard lock(impl_->mutex);
   // Applied (and so validated) first: unusable parameters leave the session's settings alone.
-  if (impl_->index) impl_->index->set_search_params(params);
+  if (impl_->index) impl_->own_index().set_search_params(params);
   impl_->options.search_params = params;
 }
 
@@ -562,10 +563,8 @@ IntegrityReport Gallery::check_integrity() const {
                   "WHERE e.face_id IS NULL")) {
       problem(std::to_string(n) + " faces have no embedding");
     }
-    if (const auto n = count("SELECT count(*) FROM people p WHERE NOT EXISTS "
-                             "(SELECT 1 FROM faces f WHERE f.person_id = p.id)")) {
-      problem(std::to_string(n) + " people have no faces");
-    }
+    // People without faces are fine: a subject may be created before its first photo (add_person)
+    // and outlive its last one (remove_faces).
     const auto dim = static_cast<std::size_t>(g.model.dim);
     auto stmt = g.db->prepare(
         "SELECT e.face_id, e.vector, f.person_id IS NOT NULL FROM embeddings e "

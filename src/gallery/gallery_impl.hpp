@@ -33,10 +33,18 @@ struct Gallery::Impl {
   // under an open gallery is noticed instead of mixing models.
   std::int64_t model_generation = 0;
 
-  std::unique_ptr<gallery_detail::VectorIndex> index;
+  // Shared with the snapshots handed out (Gallery::snapshot): a writer copies it before
+  // changing it while one still holds it (own_index), so searches on a snapshot never see a write.
+  std::shared_ptr<gallery_detail::VectorIndex> index;
   std::int64_t index_generation = -1;  // database generation the in-memory index reflects
   bool dirty = false;                  // index differs from index.faiss
   std::mutex mutex;
+
+  // Committed changes made through this connection that do not move the generation (renames):
+  // with the generation and SQLite's data_version (other connections' commits) it tells whether
+  // the last snapshot is still current.
+  std::int64_t local_changes = 0;
+  std::shared_ptr<const GallerySnapshot> last_snapshot;
 
   std::string meta(const std::string& key) const {
     auto stmt = db->prepare("SELECT value FROM meta WHERE key = ?");
@@ -80,6 +88,21 @@ struct Gallery::Impl {
     return stmt.int64(0);
   }
 
+  // The person's row id; InputError naming the gallery when there is no such person.
+  std::int64_t require_person(const std::string& name) const {
+    auto stmt = db->prepare("SELECT id FROM people WHERE name = ?");
+    stmt.bind(1, name);
+    if (!stmt.step()) throw InputError("no person named '" + name + "' in gallery " + dir.string());
+    return stmt.int64(0);
+  }
+
+  // SQLite's count of commits by other connections (processes) seen by this one.
+  std::int64_t data_version() const {
+    auto stmt = db->prepare("PRAGMA data_version");
+    stmt.step();
+    return stmt.int64(0);
+  }
+
   // The index serves labelled faces only: unlabelled ones wait for a name (schema 2).
   static constexpr const char* kIndexedVectors =
       "SELECT e.face_id, e.vector FROM embeddings e JOIN faces f ON f.id = e.face_id "
@@ -92,13 +115,16 @@ struct Gallery::Impl {
     return stmt.int64(0);
   }
 
-  // Inside a write transaction: the next labels generation (unlabelled faces, clusters, names).
-  std::int64_t bump_labels_generation() {
-    db->exec("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'labels_generation'");
+  // Bumped by every change of unlabelled faces, clusters and names (schema 2; 0 before).
+  std::int64_t read_labels_generation() const {
     auto stmt =
         db->prepare("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'labels_generation'");
-    stmt.step();
-    return stmt.int64(0);
+    return stmt.step() ? stmt.int64(0) : 0;
+  }
+  // Inside a write transaction: the next labels generation.
+  std::int64_t bump_labels_generation() {
+    db->exec("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'labels_generation'");
+    return read_labels_generation();
   }
 
   void require_writable() const {
@@ -114,11 +140,23 @@ struct Gallery::Impl {
     return s;
   }
 
+  // The index, safe to change: copied first when a snapshot still searches it.
+  gallery_detail::VectorIndex& own_index() {
+    if (index.use_count() > 1) index = index->clone();
+    return *index;
+  }
+
   void save_index() {
     if (mode != GalleryMode::write || !index) return;
     index->save(index_path, stamp());
     dirty = false;
   }
+
+  // After a committed removal of these faces (generation `before` -> `after`): vacuums the
+  // database, empties the write-ahead log and drops them from the index (in place where it can,
+  // else by a rebuild), so no page, WAL frame or index entry keeps the removed vectors.
+  void scrub_removed(const std::vector<std::int64_t>& face_ids, std::int64_t before,
+                     std::int64_t after);
 
   // Rebuilds from SQLite. reuse_training keeps a trained index's quantizers (after a removal).
   void rebuild(bool reuse_training) {
@@ -146,7 +184,7 @@ struct Gallery::Impl {
     }
     const auto n = static_cast<std::int64_t>(ids.size());
     if (reuse_training && index && !index->fallback()) {
-      index->replace_all(n, ids.data(), vectors.data());
+      own_index().replace_all(n, ids.data(), vectors.data());
     } else {
       // Built from scratch: let the old one go first (at 1M faces each holds GBs).
       index.reset();

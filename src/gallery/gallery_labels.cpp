@@ -160,11 +160,7 @@ FaceVectors Gallery::face_vectors(FaceSet which) const {
   const bool v2 = gallery_detail::has_labels_schema(g);
   FaceVectors out;
   Transaction read(*g.db, Transaction::Kind::read);
-  if (v2) {
-    auto gen =
-        g.db->prepare("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'labels_generation'");
-    if (gen.step()) out.labels_generation = gen.int64(0);
-  }
+  if (v2) out.labels_generation = g.read_labels_generation();
   std::string sql = "SELECT f.id, coalesce(p.name, ''), i.sha256, e.vector, ";
   sql += v2 ? "coalesce(c.cluster_id, 0), coalesce(c.core, 0), f.stranger " : "0, 0, 0 ";
   sql +=
@@ -251,10 +247,7 @@ std::map<std::int64_t, std::int64_t> Gallery::apply_clustering(const ClusteringU
   g.require_writable();
   Transaction txn(*g.db, Transaction::Kind::write);
   {
-    auto gen =
-        g.db->prepare("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'labels_generation'");
-    gen.step();
-    if (gen.int64(0) != update.labels_generation) {
+    if (g.read_labels_generation() != update.labels_generation) {
       throw GalleryError("gallery " + g.dir.string() +
                          " changed while clustering (faces were added, named or moved); run "
                          "clipface cluster again");

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <omp.h>
 #include <spdlog/spdlog.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -272,6 +273,42 @@ void VectorIndex::save(const fs::path& path, const IndexStamp& stamp) const {
   const_cast<VectorIndex*>(this)->stamp_ = written;
 }
 
+std::unique_ptr<VectorIndex> VectorIndex::clone() const {
+  std::unique_ptr<VectorIndex> copy(new VectorIndex());
+  copy->stamp_ = stamp_;
+  copy->training_needed_ = training_needed_;
+  copy->search_params_ = search_params_;
+  // An anonymous file in memory (never on disk: the vectors are biometric data), which both
+  // readers can treat as the index file they expect (the int8 IVF reader checks its size).
+  const int fd = ::memfd_create("clipface-index-copy", MFD_CLOEXEC);
+  std::FILE* file = fd >= 0 ? ::fdopen(fd, "w+b") : nullptr;
+  if (!file) {
+    if (fd >= 0) ::close(fd);
+    throw GalleryError(std::string("cannot copy the index: ") + std::strerror(errno));
+  }
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> closer(file, &std::fclose);
+  const auto* ivf8 = as_int8_ivf(index_.get());
+  try {
+    if (ivf8) {
+      write_int8_ivf(*ivf8, file);
+    } else {
+      faiss::write_index(index_.get(), file);
+    }
+    if (std::fflush(file) != 0 || std::fseek(file, 0, SEEK_SET) != 0) {
+      throw std::runtime_error(std::strerror(errno));
+    }
+    if (ivf8) {
+      copy->index_ = read_int8_ivf(file, static_cast<int>(index_->d));
+    } else {
+      copy->index_.reset(faiss::read_index(file));
+    }
+  } catch (const std::exception& e) {  // FAISS or our reader/writer
+    throw GalleryError(std::string("cannot copy the index: ") + e.what());
+  }
+  if (!copy->stamp_.fallback) apply_params(copy->index_.get(), search_params_);
+  return copy;
+}
+
 bool VectorIndex::needs_training(std::int64_t extra) const {
   if (stamp_.fallback) return size() + extra >= training_needed_;
   const auto* ivf8 = as_int8_ivf(index_.get());
@@ -292,6 +329,10 @@ void VectorIndex::add(std::int64_t n, const std::int64_t* ids, const float* vect
     throw GalleryError(std::string("cannot add to index: ") + e.what());
   }
   stamp_.count = index_->ntotal;
+}
+
+bool VectorIndex::removes_in_place() const {
+  return as_int8_ivf(index_.get()) != nullptr;
 }
 
 bool VectorIndex::remove(const std::vector<std::int64_t>& ids) {

@@ -43,10 +43,15 @@ class VectorIndex {
   // Atomic: temporary file beside `path`, fsync, rename. Throws GalleryError on failure.
   void save(const std::filesystem::path& path, const IndexStamp& stamp) const;
 
+  // A deep copy (through the same serialisation as save and load, so every index kind copies),
+  // for a writer that must not change an index that searches in other threads still use.
+  std::unique_ptr<VectorIndex> clone() const;
+
   void add(std::int64_t n, const std::int64_t* ids, const float* vectors);
   // Removes these ids in place where the index supports it (clipface's int8 IVF); false, and
   // nothing changed, where the caller must rebuild instead.
   bool remove(const std::vector<std::int64_t>& ids);
+  bool removes_in_place() const;  // whether remove() can succeed
   // Empties the index (keeping what it learnt in training) and adds these vectors.
   void replace_all(std::int64_t n, const std::int64_t* ids, const float* vectors);
   void search(std::int64_t n, const float* queries, int k, float* scores, std::int64_t* ids) const;

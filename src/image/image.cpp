@@ -95,6 +95,11 @@ cv::Mat decode_image(const std::vector<unsigned char>& bytes, const std::string&
   return to_bgr8(std::move(image));
 }
 
+std::string sniff_image_format(const std::vector<unsigned char>& bytes) {
+  const detail::ImageFormat format = detail::sniff_format(bytes);
+  return format == detail::ImageFormat::unknown ? "" : detail::format_name(format);
+}
+
 cv::Mat load_image(const fs::path& path, const ImageLimits& limits) {
   return decode_image(read_bytes(path, limits), path.string(), limits);
 }

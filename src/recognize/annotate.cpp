@@ -28,8 +28,8 @@ cv::Mat annotate(const cv::Mat& image, const std::vector<NamedFace>& faces) {
         cv::getTextSize(text, cv::FONT_HERSHEY_SIMPLEX, font_scale, thickness, &baseline);
     cv::Point origin(box.x, box.y + box.height + size.height + 2 * thickness);
     if (origin.y + baseline > out.rows) origin.y = std::max(size.height, box.y - 2 * thickness);
-    cv::rectangle(out, origin + cv::Point(0, baseline), origin + cv::Point(size.width, -size.height),
-                  colour, cv::FILLED);
+    cv::rectangle(out, origin + cv::Point(0, baseline),
+                  origin + cv::Point(size.width, -size.height), colour, cv::FILLED);
     cv::putText(out, text, origin, cv::FONT_HERSHEY_SIMPLEX, font_scale, cv::Scalar(255, 255, 255),
                 thickness, cv::LINE_AA);
   }

@@ -95,6 +95,30 @@ Prepared prepare(const GalleryTarget& target, const FacePipeline& pipeline,
 
 }  // namespace
 
+FaceCountError::FaceCountError(const std::string& image, int faces)
+    : InputError(faces == 0
+                     ? "no face found in " + image
+                     : image + " shows " + std::to_string(faces) + " faces where one was expected"),
+      faces_(faces) {}
+
+EnrolledFace enroll_image(Gallery& gallery, const FacePipeline& pipeline, const std::string& person,
+                          const cv::Mat& image, const std::string& name, const std::string& sha256,
+                          const FaceFilter& filter, const QualityBar& quality, bool store_crop) {
+  const EmbedderInfo& model = pipeline.embedder().info();
+  gallery.require_model(model);
+  const ImageFaces found = pipeline.process(image, filter);
+  if (found.faces.size() != 1) throw FaceCountError(name, static_cast<int>(found.faces.size()));
+  const std::string low = quality_problems(found.quality.at(0), quality);
+  if (!low.empty()) throw InputError(name + ": low quality: " + low);
+  EnrolledFace out;
+  Enrollment e = enrollment_of(found, 0, person, sha256, store_crop);
+  e.image_path = name;  // the image came from memory
+  out.face_id = gallery.enroll(model, {e}).at(0);
+  out.face = found.faces[0];
+  out.crop = found.crops[0];
+  return out;
+}
+
 Gallery& GalleryTarget::for_writing(const EmbedderInfo& model) {
   if (!gallery_) {
     created_ = std::make_unique<Gallery>(Gallery::create(dir_, model, options_));

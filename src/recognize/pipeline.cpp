@@ -1,8 +1,19 @@
+#include <algorithm>
+
 #include "clipface/errors.hpp"
 #include "clipface/image.hpp"
 #include "clipface/recognizer.hpp"
 
 namespace clipface {
+
+void filter_faces(std::vector<Face>& faces, const FaceFilter& filter) {
+  std::erase_if(faces, [&](const Face& f) { return f.score < filter.min_score; });
+  if (filter.max_faces > 0 && faces.size() > static_cast<std::size_t>(filter.max_faces)) {
+    std::stable_sort(faces.begin(), faces.end(),
+                     [](const Face& a, const Face& b) { return a.box.area() > b.box.area(); });
+    faces.resize(static_cast<std::size_t>(filter.max_faces));
+  }
+}
 
 FacePipeline::FacePipeline(const PipelineOptions& options)
     : FacePipeline(make_detector(options.detector),
@@ -11,10 +22,11 @@ FacePipeline::FacePipeline(const PipelineOptions& options)
 FacePipeline::FacePipeline(std::unique_ptr<Detector> detector, std::unique_ptr<Embedder> embedder)
     : detector_(std::move(detector)), embedder_(std::move(embedder)) {}
 
-ImageFaces FacePipeline::process(const cv::Mat& image) const {
+ImageFaces FacePipeline::process(const cv::Mat& image, const FaceFilter& filter) const {
   ImageFaces out;
   out.size = image.size();
   out.faces = detector_->detect(image);
+  filter_faces(out.faces, filter);
   out.crops = embedder_->crops(image, out.faces);
   out.embeddings = out.crops.empty() ? Matrix(0, static_cast<std::size_t>(embedder_->info().dim))
                                      : embedder_->embed_crops(out.crops);

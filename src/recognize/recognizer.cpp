@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include "clipface/errors.hpp"
 #include "clipface/image.hpp"
 #include "clipface/recognizer.hpp"
@@ -5,26 +7,42 @@
 namespace clipface {
 
 Recognizer::Recognizer(const Gallery& gallery, const FacePipeline& pipeline, KnnVote rule)
-    : gallery_(gallery), pipeline_(pipeline), rule_(rule) {
+    : search_([&gallery](const Matrix& q, int k) { return gallery.search(q, k); }),
+      pipeline_(pipeline),
+      rule_(rule) {
   gallery.require_model(pipeline.embedder().info());
   validate(rule_);
 }
 
-Identification Recognizer::identify(const cv::Mat& image) const {
-  ImageFaces found = pipeline_.process(image);
+Recognizer::Recognizer(std::shared_ptr<const GallerySnapshot> snapshot,
+                       const FacePipeline& pipeline, KnnVote rule)
+    : pipeline_(pipeline), rule_(rule) {
+  if (!snapshot->model().same_space(pipeline.embedder().info())) {
+    throw GalleryError("model mismatch: the gallery holds embeddings of " + snapshot->model().name +
+                       ", not " + pipeline.embedder().info().name);
+  }
+  validate(rule_);
+  search_ = [snapshot = std::move(snapshot)](const Matrix& q, int k) {
+    return snapshot->search(q, k);
+  };
+}
+
+Identification Recognizer::identify(const cv::Mat& image, const FaceFilter& filter,
+                                    int neighbours) const {
+  ImageFaces found = pipeline_.process(image, filter);
   Identification out;
   out.size = found.size;
   if (found.faces.empty()) return out;
-  auto neighbours = gallery_.search(found.embeddings, rule_.k2);
+  auto nearest = search_(found.embeddings, std::max(rule_.k2, neighbours));
   std::vector<Decision> decisions;
   if (namer_) {
     decisions = namer_(found.embeddings);
   } else {
-    for (const auto& list : neighbours) decisions.push_back(decide(rule_, list));
+    for (const auto& list : nearest) decisions.push_back(decide(rule_, list));
   }
   for (std::size_t i = 0; i < found.faces.size(); ++i) {
     const auto row = found.embeddings.row(i);
-    out.faces.push_back({found.faces[i], decisions.at(i), std::move(neighbours[i]),
+    out.faces.push_back({found.faces[i], decisions.at(i), std::move(nearest[i]),
                          std::move(found.crops[i]), found.quality.at(i),
                          std::vector<float>(row.begin(), row.end())});
   }

@@ -9,8 +9,8 @@ Verification verify_faces(const FacePipeline& pipeline, const cv::Mat& image1,
                           const std::string& name2) {
   const ImageFaces a = pipeline.process(image1);
   const ImageFaces b = pipeline.process(image2);
-  if (a.faces.empty()) throw InputError("no face found in " + name1);
-  if (b.faces.empty()) throw InputError("no face found in " + name2);
+  if (a.faces.empty()) throw FaceCountError(name1, 0);
+  if (b.faces.empty()) throw FaceCountError(name2, 0);
   Verification v;
   v.face1 = a.faces[0];  // the detector lists the most confident face first
   v.face2 = b.faces[0];
