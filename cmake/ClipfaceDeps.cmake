@@ -18,6 +18,10 @@ pkg_check_modules(DLIB REQUIRED IMPORTED_TARGET dlib-1)
 # before our objects, where --as-needed drops them: link them as libraries instead.
 target_link_libraries(PkgConfig::DLIB INTERFACE ${DLIB_LDFLAGS_OTHER})
 pkg_check_modules(CAIRO REQUIRED IMPORTED_TARGET cairo)
+# FFmpeg's libraries (the ones OpenCV's videoio links): src/video decodes files and streams and
+# writes annotated video with them directly, for per-packet error handling, timestamps, interrupts
+# and fragmented MP4 that OpenCV 4.6's wrapper does not expose.
+pkg_check_modules(LIBAV REQUIRED IMPORTED_TARGET libavformat libavcodec libavutil libswscale)
 
 # FAISS ships no CMake config in Debian 12.
 find_path(FAISS_INCLUDE_DIR faiss/Index.h REQUIRED)
