@@ -97,6 +97,7 @@ struct WatchFrame {
   std::int64_t frame = 0;
   double time = 0;
   cv::Size size;
+  int detected = 0;  // confident detections (tracked or not yet: a new face is tentative first)
   std::vector<WatchFace> faces;
 };
 

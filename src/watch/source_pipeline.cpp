@@ -118,7 +118,8 @@ void SourcePipeline::decode_stage() {
   const WatchOptions& o = run_.options;
   double last_kept = -1e300;
   std::int64_t delivered = 0;
-  while (!run_.stop.load() && !run_.failed()) {
+  // stop() and errors reach this loop as the source's interrupt(): next() then ends as stopped.
+  while (true) {
     const auto start = Clock::now();
     std::optional<VideoFrame> frame = source_->next();
     const double ms = ms_since(start);
@@ -376,6 +377,9 @@ void SourcePipeline::decide_stage() {
       f.frame = w.frame.index;
       f.time = w.frame.time;
       f.size = w.frame.image.size();
+      f.detected = static_cast<int>(std::count_if(
+          w.detections.begin(), w.detections.end(),
+          [&](const Face& d) { return d.score >= o.tracker.high_score; }));
       for (std::size_t i = 0; i < w.tracks.size(); ++i) {
         const TrackedFace& t = w.tracks[i];
         const auto it = records.find(w.identity[i]);

@@ -15,13 +15,12 @@ namespace clipface::detail {
 
 // What the sources of one run share.
 struct SharedRun {
-  SharedRun(const Gallery& g, const Embedder& e, const WatchOptions& o, const std::atomic<bool>& s)
-      : gallery(g), embedder(e), options(o), stop(s), strangers(o.identity.link_threshold) {}
+  SharedRun(const Gallery& g, const Embedder& e, const WatchOptions& o)
+      : gallery(g), embedder(e), options(o), strangers(o.identity.link_threshold) {}
 
   const Gallery& gallery;
   const Embedder& embedder;
   const WatchOptions& options;  // validated, with the detector and tracker settings resolved
-  const std::atomic<bool>& stop;
   std::mutex embed_mutex;  // one embedding at a time: the embedder's threads use every core
   StrangerRegistry strangers;
 

@@ -84,9 +84,8 @@ WatchOptions resolve(WatchOptions o) {
 }  // namespace
 
 struct Watch::Impl {
-  Impl(const Gallery& gallery, const Embedder& embedder, WatchOptions o,
-       const std::atomic<bool>& stop)
-      : options(resolve(std::move(o))), run(gallery, embedder, options, stop) {
+  Impl(const Gallery& gallery, const Embedder& embedder, WatchOptions o)
+      : options(resolve(std::move(o))), run(gallery, embedder, options) {
     gallery.require_model(embedder.info());
     LabelVote check(options.vote.threshold, options.identity);  // validates the options
     (void)check;
@@ -102,7 +101,7 @@ struct Watch::Impl {
 };
 
 Watch::Watch(const Gallery& gallery, const Embedder& embedder, WatchOptions options)
-    : impl_(std::make_unique<Impl>(gallery, embedder, std::move(options), stop_requested_)) {}
+    : impl_(std::make_unique<Impl>(gallery, embedder, std::move(options))) {}
 
 Watch::~Watch() = default;
 
