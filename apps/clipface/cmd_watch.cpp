@@ -178,8 +178,11 @@ int run_watch(const WatchArgs& a) {
     return failed.front().code;
   }
   if (a.strict && !failed.empty()) {
-    throw InputError(std::to_string(failed.size()) + " of " + std::to_string(a.sources.size()) +
-                     " sources cannot be used (--strict); nothing was written");
+    std::fprintf(
+        stderr,
+        "clipface: error: %zu of %zu sources cannot be used (--strict); nothing was written\n",
+        failed.size(), a.sources.size());
+    return failed.front().code;
   }
   if (several && !a.annotate.empty()) {
     std::error_code ec;

@@ -19,7 +19,7 @@ namespace clipface {
 
 // Events (and, when asked, one line per frame) as JSON lines, each flushed as it is written.
 // A write that fails (disk full, closed pipe) throws InputError naming the output and the
-// system's reason; the lines before it are complete.
+// system's reason; the file is cut back to its last whole line, so every line in it parses.
 class JsonLinesSink final : public WatchSink {
  public:
   // Writes to `out` (e.g. stdout), called `name` in messages; the sink does not close it.
@@ -37,6 +37,7 @@ class JsonLinesSink final : public WatchSink {
   std::string name_;
   bool frames_;
   bool owned_ = false;
+  bool failed_ = false;
   std::mutex mutex_;
 };
 

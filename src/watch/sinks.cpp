@@ -1,5 +1,7 @@
 #include <opencv2/imgcodecs.hpp>
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 
@@ -26,11 +28,20 @@ JsonLinesSink::~JsonLinesSink() {
 
 void JsonLinesSink::write_line(const std::string& line) {
   std::lock_guard lock(mutex_);
+  if (failed_) return;  // reported once, by the write that failed
   // One write per line and a flush, so readers (tail -f, a pipe) always see whole lines.
   const std::string text = line + '\n';
+  const long before = std::ftell(out_);  // -1 for pipes and terminals
   errno = 0;
   if (std::fwrite(text.data(), 1, text.size(), out_) != text.size() || std::fflush(out_) != 0) {
     const int error = errno;
+    failed_ = true;
+    // A full disk may have taken part of the line: cut the file back to its last whole line.
+    if (before >= 0) {
+      if (::ftruncate(::fileno(out_), before) != 0) {
+        // Nothing more can be done; the message below says what happened.
+      }
+    }
     std::clearerr(out_);
     throw InputError("cannot write " + name_ + ": " +
                      (error ? std::strerror(error) : "write failed"));

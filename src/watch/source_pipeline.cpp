@@ -377,9 +377,9 @@ void SourcePipeline::decide_stage() {
       f.frame = w.frame.index;
       f.time = w.frame.time;
       f.size = w.frame.image.size();
-      f.detected = static_cast<int>(std::count_if(
-          w.detections.begin(), w.detections.end(),
-          [&](const Face& d) { return d.score >= o.tracker.high_score; }));
+      f.detected = static_cast<int>(
+          std::count_if(w.detections.begin(), w.detections.end(),
+                        [&](const Face& d) { return d.score >= o.tracker.high_score; }));
       for (std::size_t i = 0; i < w.tracks.size(); ++i) {
         const TrackedFace& t = w.tracks[i];
         const auto it = records.find(w.identity[i]);

@@ -188,7 +188,8 @@ fs::path plain_clip(const fs::path& dir, int frames, double fps = 30) {
   VideoWriter writer(path, {320, 240}, o);
   for (int i = 0; i < frames; ++i) {
     cv::Mat frame(240, 320, CV_8UC3, cv::Scalar(30, 90, 60));
-    cv::rectangle(frame, cv::Rect(5 + 2 * (i % 120), 100, 40, 40), cv::Scalar(250, 250, 250), cv::FILLED);
+    cv::rectangle(frame, cv::Rect(5 + 2 * (i % 120), 100, 40, 40), cv::Scalar(250, 250, 250),
+                  cv::FILLED);
     writer.write(frame, i / fps);
   }
   writer.close();
@@ -257,7 +258,8 @@ TEST_F(WatchTest, StopEndsALiveRunSoonAndFinishesTheSinks) {
   const auto start = std::chrono::steady_clock::now();
   const WatchReport report = watch.run();
   stopper.join();
-  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double took =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_TRUE(report.stopped);
   EXPECT_LT(took, 3.0);
   const SourceReport& r = report.sources.at(0);
@@ -290,8 +292,8 @@ TEST_F(WatchTest, AFailingSinkStopsTheRunAndTheOtherSinksStillFinish) {
 TEST_F(WatchTest, OnlyFacesInsideTheRegionOfInterestCount) {
   const Gallery gallery = enroll({"barack_obama"});
   // Obama's face is around x 385..490 of 854, y 60..195 of 480.
-  for (const auto& [roi, expect_faces] :
-       {std::pair{cv::Rect2f(0, 0, 0.3f, 1), false}, std::pair{cv::Rect2f(300, 0, 300, 300), true}}) {
+  for (const auto& [roi, expect_faces] : {std::pair{cv::Rect2f(0, 0, 0.3f, 1), false},
+                                          std::pair{cv::Rect2f(300, 0, 300, 300), true}}) {
     WatchOptions o = options(gallery);
     o.roi = roi;
     o.every = 5;
