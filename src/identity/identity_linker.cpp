@@ -30,14 +30,15 @@ std::optional<std::int64_t> IdentityLinker::identity_of(std::int64_t track) cons
 }
 
 IdentityLinker::Assignment IdentityLinker::assign(std::int64_t track,
-                                                  std::span<const float> embedding, double time) {
+                                                  std::span<const float> embedding, double time,
+                                                  bool good) {
   if (auto known = identity_of(track)) return {*known, false, 0};
   // The best and second-best identities off screen and recent enough.
   std::int64_t best_id = 0;
   float best = -2, second = -2;
   for (const auto& [id, identity] : identities_) {
     if (identity.on_screen || time - identity.last_seen > link_seconds_) continue;
-    const float c = best_cosine(embedding, identity.faces);
+    const float c = best_cosine(embedding, identity.faces());
     if (c > best) {
       second = best;
       best = c;
@@ -60,14 +61,14 @@ IdentityLinker::Assignment IdentityLinker::assign(std::int64_t track,
   Identity& identity = identities_[out.identity];
   identity.on_screen = true;
   identity.last_seen = time;
-  add_face(out.identity, embedding);
+  add_face(out.identity, embedding, good);
   return out;
 }
 
-void IdentityLinker::add_face(std::int64_t identity, std::span<const float> embedding) {
+void IdentityLinker::add_face(std::int64_t identity, std::span<const float> embedding, bool good) {
   const auto it = identities_.find(identity);
   if (it == identities_.end()) return;
-  auto& faces = it->second.faces;
+  auto& faces = good ? it->second.good : it->second.other;
   if (faces.size() >= kFaces) faces.erase(faces.begin());
   faces.emplace_back(embedding.begin(), embedding.end());
 }

@@ -5,36 +5,42 @@
 
 namespace clipface {
 
+float face_evidence(float side, float frontal, const IdentityOptions& options) {
+  const float size = std::min(1.0f, side / options.full_side);
+  return size * (0.25f + 0.75f * std::clamp(frontal, 0.0f, 1.0f));
+}
+
 LabelVote::LabelVote(float threshold, const IdentityOptions& options)
     : threshold_(threshold), options_(options) {
   if (threshold <= 0) throw InputError("label vote: the threshold must be positive");
   if (options.min_evidence < 1 || options.decide_ratio < 1 || options.switch_ratio < 1 ||
-      options.memory <= 0 || options.memory > 1 || options.full_side <= 0) {
+      options.memory <= 0 || options.memory > 1 || options.full_side <= 0 ||
+      options.min_weight < 0 || options.unknown_weight <= 0) {
     throw InputError(
         "label vote: min_evidence >= 1, decide and switch ratios >= 1, 0 < memory <= 1, "
-        "full_side > 0");
+        "full_side > 0, min_weight >= 0, unknown_weight > 0");
   }
 }
 
-float LabelVote::weight(const Decision& decision, float face_side) const {
+float LabelVote::weight(const Decision& decision, float face_weight) const {
   // Distance of the deciding evidence: the winner's nearest voter, or the nearest stranger.
   const float distance =
       decision.known() || decision.score > 0 ? l2_from_cosine(decision.score) : 2.0f;
-  float margin = 0;
+  float margin = 0, kind = 1;
   if (decision.known()) {
     margin = (threshold_ - distance) / threshold_;
   } else {
     if (decision.voters > 0) return 0;  // a tied vote: neighbours within the threshold disagree
     margin = (distance - threshold_) / threshold_;
+    kind = options_.unknown_weight;
   }
   // A small floor: a face right at the threshold still counts a little (it did decide).
-  const float size = std::min(1.0f, face_side / options_.full_side);
-  return size * (0.05f + 0.95f * std::clamp(margin, 0.0f, 1.0f));
+  return face_weight * kind * (0.05f + 0.95f * std::clamp(margin, 0.0f, 1.0f));
 }
 
-bool LabelVote::add(const Decision& decision, float face_side) {
+bool LabelVote::add(const Decision& decision, float face_weight) {
   ++faces_;
-  const float w = weight(decision, face_side);
+  const float w = weight(decision, face_weight);
   for (auto& [label, tally] : tallies_) {
     tally.weight *= options_.memory;
     tally.weighted_cosine *= options_.memory;
@@ -60,10 +66,10 @@ bool LabelVote::add(const Decision& decision, float face_side) {
     }
   }
   if (!leader || leader->weight <= 0 || *leader_label == label_) return false;
-  if (!decided()) {
-    if (leader->faces < options_.min_evidence ||
+  if (!decided() || label_ == kUnknown) {
+    if (leader->faces < options_.min_evidence || leader->weight < options_.min_weight ||
         leader->weight < options_.decide_ratio * runner_up) {
-      return false;  // not enough faces for it yet, or a tie
+      return false;  // not enough good faces for it yet, or a tie
     }
   } else {
     const auto current = tallies_.find(label_);

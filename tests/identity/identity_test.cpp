@@ -22,6 +22,11 @@ Decision known(const std::string& person, float distance) {
   return d;
 }
 
+// The weight of a face of this side, frontal unless said otherwise.
+float face(float side, float frontal = 1.0f) {
+  return face_evidence(side, frontal, {});
+}
+
 Decision stranger(float nearest_distance) {
   Decision d;  // Unknown, nobody within the threshold
   d.score = cosine_from_l2(nearest_distance);
@@ -31,11 +36,11 @@ Decision stranger(float nearest_distance) {
 TEST(LabelVote, PendingUntilEnoughFacesAgree) {
   LabelVote vote(kThreshold, {});
   EXPECT_EQ(vote.label(), kPending);
-  EXPECT_FALSE(vote.add(known("ada", 0.25f), 100));
-  EXPECT_FALSE(vote.add(known("ada", 0.25f), 100));
+  EXPECT_FALSE(vote.add(known("ada", 0.25f), face(100)));
+  EXPECT_FALSE(vote.add(known("ada", 0.25f), face(100)));
   EXPECT_EQ(vote.label(), kPending);
   EXPECT_EQ(vote.score(), 0);
-  EXPECT_TRUE(vote.add(known("ada", 0.25f), 100));
+  EXPECT_TRUE(vote.add(known("ada", 0.25f), face(100)));
   EXPECT_EQ(vote.label(), "ada");
   EXPECT_NEAR(vote.score(), cosine_from_l2(0.25f), 1e-5);
   EXPECT_EQ(vote.faces(), 3);
@@ -44,33 +49,33 @@ TEST(LabelVote, PendingUntilEnoughFacesAgree) {
 TEST(LabelVote, ATieIsRefused) {
   LabelVote vote(kThreshold, {});
   for (int i = 0; i < 8; ++i) {
-    vote.add(known(i % 2 ? "ada" : "bob", 0.25f), 100);
+    vote.add(known(i % 2 ? "ada" : "bob", 0.25f), face(100));
     EXPECT_EQ(vote.label(), kPending) << "as much evidence for two people, after " << i + 1;
   }
   // A tied vote among the neighbours is no evidence at all.
   Decision tie;
   tie.voters = 4;
   tie.score = cosine_from_l2(0.3f);
-  EXPECT_EQ(vote.weight(tie, 100), 0);
+  EXPECT_EQ(vote.weight(tie, face(100)), 0);
 }
 
 TEST(LabelVote, OneStrayFaceDoesNotFlipADecidedLabel) {
   LabelVote vote(kThreshold, {});
-  for (int i = 0; i < 5; ++i) vote.add(known("ada", 0.28f), 80);
+  for (int i = 0; i < 5; ++i) vote.add(known("ada", 0.28f), face(80));
   ASSERT_EQ(vote.label(), "ada");
   // A blurred frame that happens to look like bob, strongly: still ada.
-  EXPECT_FALSE(vote.add(known("bob", 0.10f), 120));
-  EXPECT_FALSE(vote.add(stranger(0.9f), 120));
+  EXPECT_FALSE(vote.add(known("bob", 0.10f), face(120)));
+  EXPECT_FALSE(vote.add(stranger(0.9f), face(120)));
   EXPECT_EQ(vote.label(), "ada");
 }
 
 TEST(LabelVote, SustainedStrongerEvidenceSwitchesTheLabel) {
   LabelVote vote(kThreshold, {});
-  for (int i = 0; i < 3; ++i) vote.add(known("ada", 0.33f), 40);  // weak: small and marginal
+  for (int i = 0; i < 3; ++i) vote.add(known("ada", 0.30f), face(60));  // weak: small, marginal
   ASSERT_EQ(vote.label(), "ada");
   int switched_after = -1;
   for (int i = 1; i <= 10 && switched_after < 0; ++i) {
-    if (vote.add(known("bob", 0.20f), 120)) switched_after = i;
+    if (vote.add(known("bob", 0.20f), face(120))) switched_after = i;
   }
   EXPECT_EQ(vote.label(), "bob");
   EXPECT_GE(switched_after, 3) << "never on fewer faces than switch_evidence";
@@ -79,20 +84,59 @@ TEST(LabelVote, SustainedStrongerEvidenceSwitchesTheLabel) {
 
 TEST(LabelVote, BigCloseFacesWeighMoreThanSmallMarginalOnes) {
   LabelVote vote(kThreshold, {});
-  EXPECT_GT(vote.weight(known("ada", 0.15f), 120), vote.weight(known("ada", 0.33f), 120));
-  EXPECT_GT(vote.weight(known("ada", 0.25f), 120), vote.weight(known("ada", 0.25f), 30));
-  EXPECT_GT(vote.weight(stranger(0.9f), 100), vote.weight(stranger(0.37f), 100));
-  EXPECT_GT(vote.weight(known("ada", 0.349f), 100), 0) << "a face at the threshold still counts";
+  EXPECT_GT(vote.weight(known("ada", 0.15f), face(120)),
+            vote.weight(known("ada", 0.33f), face(120)));
+  EXPECT_GT(vote.weight(known("ada", 0.25f), face(120)),
+            vote.weight(known("ada", 0.25f), face(30)));
+  EXPECT_GT(vote.weight(stranger(0.9f), face(100)), vote.weight(stranger(0.37f), face(100)));
+  EXPECT_GT(vote.weight(known("ada", 0.349f), face(100)), 0)
+      << "a face at the threshold still counts";
   // Ten marginal small faces for ada do not outweigh three big clear ones for bob.
   LabelVote mixed(kThreshold, {});
-  for (int i = 0; i < 3; ++i) mixed.add(known("bob", 0.15f), 120);
-  for (int i = 0; i < 5; ++i) mixed.add(known("ada", 0.34f), 30);
+  for (int i = 0; i < 3; ++i) mixed.add(known("bob", 0.15f), face(120));
+  for (int i = 0; i < 5; ++i) mixed.add(known("ada", 0.34f), face(30));
   EXPECT_EQ(mixed.label(), "bob");
+}
+
+TEST(LabelVote, FacesTurnedAwayOrHalfHiddenDoNotDecideALabel) {
+  LabelVote vote(kThreshold, {});
+  // Half behind a pillar: the landmarks say profile, the embedding matches nobody. Four such
+  // faces (what a new track gets embedded in its first frames) weigh less than one good face.
+  for (int i = 0; i < 4; ++i) EXPECT_FALSE(vote.add(stranger(0.45f), face(75, 0.0f)));
+  EXPECT_EQ(vote.label(), kPending) << "too little weight";
+  EXPECT_LT(
+      4 * vote.weight(stranger(0.45f), face(75, 0.0f)),
+      vote.weight(stranger(0.45f), face(75, 1.0f)) + vote.weight(known("ada", 0.25f), face(75)));
+  // Then the whole face: named within a few faces, despite the earlier Unknown votes.
+  int named_after = 0;
+  while (vote.label() == kPending && named_after < 10) {
+    vote.add(known("ada", 0.25f), face(75, 0.9f));
+    ++named_after;
+  }
+  EXPECT_EQ(vote.label(), "ada");
+  EXPECT_LE(named_after, 4);
+}
+
+TEST(LabelVote, AStrangerLabelGivesWayToAClearNameMoreEasilyThanANameDoes) {
+  IdentityOptions options;
+  LabelVote vote(kThreshold, options);
+  for (int i = 0; i < 3; ++i) vote.add(stranger(0.45f), face(100));
+  ASSERT_EQ(vote.label(), kUnknown);
+  int switched_after = 0;
+  while (vote.label() == kUnknown && switched_after < 20) {
+    vote.add(known("ada", 0.25f), face(100));
+    ++switched_after;
+  }
+  EXPECT_EQ(vote.label(), "ada");
+  EXPECT_EQ(switched_after, options.min_evidence) << "as soon as three faces say ada";
+  // Back to a stranger takes much more: a name holds against the same evidence.
+  for (int i = 0; i < 4; ++i) vote.add(stranger(0.45f), face(100));
+  EXPECT_EQ(vote.label(), "ada");
 }
 
 TEST(LabelVote, StrangersAreDecidedUnknown) {
   LabelVote vote(kThreshold, {});
-  for (int i = 0; i < 3; ++i) vote.add(stranger(0.6f), 100);
+  for (int i = 0; i < 3; ++i) vote.add(stranger(0.6f), face(100));
   EXPECT_EQ(vote.label(), kUnknown);
   EXPECT_NEAR(vote.score(), cosine_from_l2(0.6f), 1e-5);
   EXPECT_THROW(LabelVote(0, {}), InputError);
