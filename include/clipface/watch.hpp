@@ -7,11 +7,12 @@
 //           oldest waiting frame is dropped and counted. A file never drops a frame.
 //   detect  faces at a reduced size (detect_side), inside the region of interest
 //   track   ByteTrack over the detections (track.hpp), and each face's quality
-//   embed   a track's first face, then every embed_every frames or when its face is clearly
-//           better (not every frame); identities for new tracks by re-identification
-//           (track_identity.hpp). One embedder serves every source (calls are serialised).
-//   decide  the gallery's k1/k2 vote for each embedded face, one label per identity from all
-//           of its faces, and the events
+//   embed   not every face of every frame: a new track's faces until one is good enough to
+//           give it an identity (re-identification, track_identity.hpp), an identity's faces
+//           until their gallery votes agree, then every embed_every frames or when the face is
+//           clearly better. Each embedded face is searched in the gallery and voted on (k1/k2).
+//           One embedder serves every source (calls are serialised).
+//   decide  one label per identity from all of its faces' votes (LabelVote), and the events
 //   write   annotated frames and the sinks (JSON lines, video, snapshots, presence, previews)
 // stop() (safe in a signal handler) ends the sources; what is queued drains, sinks finish.
 #pragma once

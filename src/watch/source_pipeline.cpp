@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <deque>
 #include <map>
 
 #include "clipface/errors.hpp"
@@ -43,6 +44,21 @@ double percentile(std::vector<double> values, double p) {
 
 cv::Rect2f clip_box(const cv::Rect2f& box, cv::Size size) {
   return box & cv::Rect2f(0, 0, static_cast<float>(size.width), static_cast<float>(size.height));
+}
+
+// A face fit to re-identify someone by: turned to the camera and wholly in the frame (faces half
+// hidden or cut by the edge embed close to everyone's).
+bool good_face(const FaceQuality& q, const cv::Rect2f& box, cv::Size frame) {
+  const float margin = 2;
+  return q.frontal >= 0.5f && box.x >= margin && box.y >= margin &&
+         box.x + box.width <= static_cast<float>(frame.width) - margin &&
+         box.y + box.height <= static_cast<float>(frame.height) - margin;
+}
+
+// How much an embedded face counts in its identity's LabelVote: its size and pose, and half for
+// a face cut by the frame's edge or turned away (see good_face).
+float vote_weight(const Work::Embedded& e, const IdentityOptions& options) {
+  return face_evidence(e.quality.side, e.quality.frontal, options) * (e.good ? 1.0f : 0.5f);
 }
 
 }  // namespace
@@ -181,11 +197,11 @@ void SourcePipeline::track_stage() {
     if (!work->final) {
       const auto start = Clock::now();
       work->tracks = tracker.update(work->detections, work->frame.index);
-      work->quality.assign(work->tracks.size(), 0);
+      work->quality.assign(work->tracks.size(), FaceQuality{});
       for (std::size_t i = 0; i < work->tracks.size(); ++i) {
         const TrackedFace& t = work->tracks[i];
         if (t.matched && t.state == TrackState::confirmed) {
-          work->quality[i] = face_quality(work->frame.image, t.face).score();
+          work->quality[i] = face_quality(work->frame.image, t.face);
         }
       }
       work->ms.track = ms_since(start);
@@ -198,15 +214,61 @@ void SourcePipeline::track_stage() {
 void SourcePipeline::embed_stage() {
   const WatchOptions& o = run_.options;
   IdentityLinker linker(o.identity.link_threshold, o.identity.link_seconds, o.identity.link_margin);
-  struct Schedule {
-    std::int64_t last_frame = 0;
+  struct TrackPlan {
+    std::int64_t last_frame = 0;  // last embedded
     float last_quality = 0;
+    std::vector<Work::Embedded> waiting;  // embedded before the track had an identity
   };
-  std::map<std::int64_t, Schedule> schedule;          // per tracker track
-  std::map<std::int64_t, int> embedded_per_identity;  // faces embedded so far
-  // The first faces of an identity are embedded on consecutive frames, so that its label is
-  // decided within a few frames; then every embed_every frames or on a clearly better face.
-  const int dense = o.identity.min_evidence + 1;
+  // When an identity's face can be embedded sparsely: once its label is decided (the embed stage
+  // keeps the same LabelVote as the decide stage, fed the same faces in the same order) and its
+  // last few good faces agree with it, clearly (a match, or a stranger at least kConfidentMargin
+  // of the threshold beyond it; never a tie). Until then its face is embedded on every
+  // frame (evidence is needed now); after, every embed_every frames or on a clearly better face.
+  // A face that disagrees makes it dense again.
+  constexpr float kConfidentMargin = 0.15f;
+  struct IdentityPlan {
+    IdentityPlan(float threshold, const IdentityOptions& options) : vote(threshold, options) {}
+    LabelVote vote;
+    std::deque<std::string> recent;  // labels of the last good faces, "" when not clear
+    int dense_run = 0;               // consecutive frames embedded while unsettled
+    std::int64_t pause_until = -1;   // after a long dense run: sparse until this frame
+  };
+  std::map<std::int64_t, TrackPlan> tracks;
+  std::map<std::int64_t, IdentityPlan> identities;
+  const std::size_t agree = static_cast<std::size_t>(o.identity.min_evidence + 1);
+  const int max_dense_run = 3 * static_cast<int>(agree);
+  auto settled = [&](const IdentityPlan& p, std::int64_t frame) {
+    if (frame < p.pause_until) return true;
+    return p.vote.decided() && p.recent.size() >= agree &&
+           std::all_of(p.recent.begin(), p.recent.end(),
+                       [&](const auto& l) { return l == p.vote.label(); });
+  };
+  auto record = [&](std::int64_t identity, const Work::Embedded& e, std::int64_t frame) {
+    IdentityPlan& p = identities.try_emplace(identity, o.vote.threshold, o.identity).first->second;
+    linker.add_face(identity, e.embedding, e.good);
+    p.vote.add(e.decision, vote_weight(e, o.identity));
+    if (e.good) {  // faces half hidden or turned away agree on Unknown too easily to settle it
+      // A face that matches nobody, but only just (a face emerging from behind something, a
+      // poor frame), is not settled evidence: it asks for more faces. A match is, even a weak
+      // one (dlib's distances on real clips sit close to its threshold): it names one person,
+      // and the vote weighs it by its margin.
+      const float distance = e.decision.score > 0 ? l2_from_cosine(e.decision.score) : 2.0f;
+      const bool confident = e.decision.known() ||
+                             (e.decision.voters == 0 &&  // not a tie
+                              distance - o.vote.threshold >= kConfidentMargin * o.vote.threshold);
+      p.recent.push_back(confident ? e.decision.label : std::string());
+      if (p.recent.size() > agree) p.recent.pop_front();
+    }
+    if (settled(p, frame)) {
+      p.dense_run = 0;
+    } else if (++p.dense_run >= max_dense_run) {
+      p.dense_run = 0;  // a face that stays ambiguous: look again later rather than every frame
+      p.pause_until = frame + o.embed_every;
+    }
+  };
+  // A new track is embedded every frame until it shows a good face (or this many faces), then
+  // gets its identity: re-identification needs a good face if there is one.
+  constexpr std::size_t kWaitFaces = 6;
   while (auto work = tracked_.pop()) {
     if (work->final) {
       work->ended = linker.end_all();
@@ -216,12 +278,13 @@ void SourcePipeline::embed_stage() {
     const auto start = Clock::now();
     const std::int64_t frame = work->frame.index;
     const double time = work->frame.time;
+    const cv::Size frame_size = work->frame.image.size();
     std::vector<std::size_t> chosen;
     for (std::size_t i = 0; i < work->tracks.size(); ++i) {
       const TrackedFace& t = work->tracks[i];
       if (t.state == TrackState::removed) {
         linker.unseen(t.id);
-        schedule.erase(t.id);
+        tracks.erase(t.id);
         continue;
       }
       if (!t.matched || t.state != TrackState::confirmed) {
@@ -230,12 +293,15 @@ void SourcePipeline::embed_stage() {
       }
       linker.seen(t.id, time);
       const auto identity = linker.identity_of(t.id);
-      const auto it = schedule.find(t.id);
-      bool due = !identity || it == schedule.end();
+      const auto plan = tracks.find(t.id);
+      bool due = !identity || plan == tracks.end();
       if (!due) {
-        const int done = embedded_per_identity[*identity];
-        due = done < dense || frame - it->second.last_frame >= o.embed_every ||
-              work->quality[i] >= o.better_face * it->second.last_quality;
+        const auto ip = identities.find(*identity);
+        due = ip == identities.end() || !settled(ip->second, frame);
+      }
+      if (!due) {
+        due = frame - plan->second.last_frame >= o.embed_every ||
+              work->quality[i].score() >= o.better_face * plan->second.last_quality;
       }
       if (due) chosen.push_back(i);
     }
@@ -248,21 +314,40 @@ void SourcePipeline::embed_stage() {
         std::lock_guard lock(run_.embed_mutex);
         vectors = run_.embedder.embed_crops(crops);
       }
+      const auto neighbours = run_.gallery.search(vectors, o.vote.k2);
+      embeddings_ += static_cast<std::int64_t>(chosen.size());
       for (std::size_t k = 0; k < chosen.size(); ++k) {
         const std::size_t i = chosen[k];
         const TrackedFace& t = work->tracks[i];
         const auto row = vectors.row(k);
-        std::int64_t identity;
-        if (const auto known = linker.identity_of(t.id)) {
-          identity = *known;
-          linker.add_face(identity, row);
-        } else {
-          identity = linker.assign(t.id, row, time).identity;
+        Work::Embedded e{i, std::vector<float>(row.begin(), row.end()), work->quality[i],
+                         good_face(work->quality[i], t.face.box, frame_size),
+                         decide(o.vote, neighbours[k])};
+        TrackPlan& plan = tracks[t.id];
+        plan.last_frame = frame;
+        plan.last_quality = e.quality.score();
+        if (const auto identity = linker.identity_of(t.id)) {
+          record(*identity, e, frame);
+          work->embedded.push_back(std::move(e));
+          continue;
         }
-        ++embedded_per_identity[identity];
-        schedule[t.id] = {frame, work->quality[i]};
-        work->embedded.push_back({i, std::vector<float>(row.begin(), row.end())});
-        ++embeddings_;
+        const bool ready = e.good || plan.waiting.size() + 1 >= kWaitFaces;
+        plan.waiting.push_back(std::move(e));
+        if (!ready) continue;
+        // The identity from the best face seen so far; every face waiting becomes its evidence.
+        const auto best = std::max_element(
+            plan.waiting.begin(), plan.waiting.end(), [](const auto& a, const auto& b) {
+              return a.good != b.good ? b.good : a.quality.score() < b.quality.score();
+            });
+        const std::int64_t identity =
+            linker.assign(t.id, best->embedding, time, best->good).identity;
+        for (auto& w : plan.waiting) {
+          if (&w != &*best) linker.add_face(identity, w.embedding, w.good);
+          record(identity, w, frame);
+          w.track = i;
+          work->embedded.push_back(std::move(w));
+        }
+        plan.waiting.clear();
       }
     }
     work->identity.assign(work->tracks.size(), 0);
@@ -272,7 +357,7 @@ void SourcePipeline::embed_stage() {
       if (const auto id = linker.identity_of(t.id)) work->identity[i] = *id;
     }
     work->ended = linker.expire(time);
-    for (std::int64_t id : work->ended) embedded_per_identity.erase(id);
+    for (std::int64_t id : work->ended) identities.erase(id);
     work->ms.embed = ms_since(start);
     if (!embedded_.push(std::move(*work))) return;
   }
@@ -289,7 +374,7 @@ void SourcePipeline::decide_stage() {
     std::int64_t first_frame = 0, last_frame = 0;
     double first_time = 0, last_time = 0;
     int frames_seen = 0;
-    std::vector<std::vector<float>> faces;  // the last few, to name a stranger
+    std::vector<std::vector<float>> good_faces, other_faces;  // the last few, to name a stranger
   };
   std::map<std::int64_t, Record> records;
   auto event = [&](WatchEventKind kind, std::int64_t id, const Record& r, const Work& w) {
@@ -334,33 +419,23 @@ void SourcePipeline::decide_stage() {
         if (created) w.events.push_back(event(WatchEventKind::track_started, id, r, w));
       }
       // The embedded faces' votes.
-      if (!w.embedded.empty()) {
-        const std::size_t dim = w.embedded[0].embedding.size();
-        Matrix queries(w.embedded.size(), dim);
-        for (std::size_t k = 0; k < w.embedded.size(); ++k) {
-          std::copy(w.embedded[k].embedding.begin(), w.embedded[k].embedding.end(),
-                    queries.row(k).begin());
-        }
-        const auto neighbours = run_.gallery.search(queries, o.vote.k2);
-        for (std::size_t k = 0; k < w.embedded.size(); ++k) {
-          const std::size_t i = w.embedded[k].track;
-          const auto it = records.find(w.identity[i]);
-          if (it == records.end()) continue;
-          Record& r = it->second;
-          if (r.faces.size() >= 8) r.faces.erase(r.faces.begin());
-          r.faces.push_back(w.embedded[k].embedding);
-          const Decision decision = decide(o.vote, neighbours[k]);
-          const float side = std::sqrt(w.tracks[i].face.box.area());
-          if (!r.vote.add(decision, side)) continue;
-          const std::string previous = r.label;
-          if (r.label.rfind("unknown-", 0) == 0) run_.strangers.release(r.label);
-          r.known = r.vote.label() != kUnknown;
-          r.label =
-              r.known || !o.identity.unknown_ids ? r.vote.label() : run_.strangers.name(r.faces);
-          WatchEvent e = event(WatchEventKind::identified, it->first, r, w);
-          e.previous = previous;
-          w.events.push_back(std::move(e));
-        }
+      for (const Work::Embedded& e : w.embedded) {
+        const auto it = records.find(w.identity[e.track]);
+        if (it == records.end()) continue;
+        Record& r = it->second;
+        auto& faces = e.good ? r.good_faces : r.other_faces;
+        if (faces.size() >= 8) faces.erase(faces.begin());
+        faces.push_back(e.embedding);
+        if (!r.vote.add(e.decision, vote_weight(e, o.identity))) continue;
+        const std::string previous = r.label;
+        if (r.label.rfind("unknown-", 0) == 0) run_.strangers.release(r.label);
+        r.known = r.vote.label() != kUnknown;
+        r.label = r.known || !o.identity.unknown_ids
+                      ? r.vote.label()
+                      : run_.strangers.name(r.good_faces.empty() ? r.other_faces : r.good_faces);
+        WatchEvent event_line = event(WatchEventKind::identified, it->first, r, w);
+        event_line.previous = previous;
+        w.events.push_back(std::move(event_line));
       }
     }
     for (std::int64_t id : w.ended) {
@@ -392,7 +467,7 @@ void SourcePipeline::decide_stage() {
         face.label = it->second.label;
         face.known = it->second.known;
         face.score = it->second.vote.score();
-        face.quality = w.quality[i];
+        face.quality = w.quality[i].score();
         f.faces.push_back(std::move(face));
       }
       latencies_ms_.push_back(

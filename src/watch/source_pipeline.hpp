@@ -21,7 +21,7 @@ struct SharedRun {
   const Gallery& gallery;
   const Embedder& embedder;
   const WatchOptions& options;  // validated, with the detector and tracker settings resolved
-  std::mutex embed_mutex;  // one embedding at a time: the embedder's threads use every core
+  std::mutex embed_mutex;       // one embedding at a time: the embedder's threads use every core
   StrangerRegistry strangers;
 
   // The first error of any stage or sink; the run stops when there is one.
@@ -41,11 +41,14 @@ struct Work {
   VideoFrame frame;
   std::vector<Face> detections;
   std::vector<TrackedFace> tracks;
-  std::vector<float> quality;          // per track: FaceQuality::score when matched
+  std::vector<FaceQuality> quality;    // per track, when matched and confirmed
   std::vector<std::int64_t> identity;  // per track: its identity, 0 when none
   struct Embedded {
-    std::size_t track = 0;  // index into tracks
+    std::size_t track = 0;  // index into tracks (of the frame it is reported with)
     std::vector<float> embedding;
+    FaceQuality quality;
+    bool good = false;  // frontal and whole: fit to re-identify and to name a stranger
+    Decision decision;  // the gallery's vote for this face alone
   };
   std::vector<Embedded> embedded;
   std::vector<std::int64_t> ended;  // identities that ended with this frame
