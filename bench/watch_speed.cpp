@@ -179,7 +179,7 @@ int main(int argc, char** argv) {
     eo.progress = false;
     enroll_people(gallery, pipeline, list_people(people_dir), eo);
     WatchOptions options;
-    options.vote = default_vote(gallery.model());
+    options.vote = gallery.vote_rule();
     options.detect_side = detect_side;
     const Recognizer recognizer(gallery, pipeline, options.vote);
     const std::string name = spec.rfind("clip", 0) == 0 ? spec + " " + precision : spec;

@@ -150,7 +150,7 @@ int main(int argc, char** argv) {
     occlusions += clip.occlusions;
     exits += clip.exits;
     WatchOptions wo;
-    wo.vote = default_vote(gallery.model());
+    wo.vote = gallery.vote_rule();
     const auto both = eval::compare_on_clip(gallery, pipeline, wo, clip);
     WatchOptions no_link = wo;
     no_link.identity.link_seconds = 0;  // re-identification off: tracks by motion only

@@ -12,15 +12,13 @@
 #include "clipface/watch.hpp"
 #include "clipface/watch_sinks.hpp"
 #include "command.hpp"
+#include "inputs.hpp"  // kPartialExit: some sources used, some not (skipped, damaged, lost)
 #include "pipeline_args.hpp"
 #include "vote_args.hpp"
 
 namespace clipface::app {
 namespace {
 namespace fs = std::filesystem;
-
-// Some sources were used and some not (skipped, damaged, lost): what was produced is kept.
-constexpr int kPartialExit = 7;
 
 struct WatchArgs {
   std::string gallery;

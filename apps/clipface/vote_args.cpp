@@ -10,11 +10,14 @@ void VoteArgs::add_to(CLI::App& app) {
 }
 
 KnnVote VoteArgs::rule(const Gallery& gallery) const {
-  KnnVote rule = default_vote(gallery.model());
+  KnnVote rule = gallery.vote_rule();  // calibrated when the gallery has a calibration
   if (k1 > 0) rule.k1 = k1;
   if (k2 > 0) rule.k2 = k2;
   if (rule.k2 < rule.k1) rule.k2 = rule.k1;
-  if (threshold >= 0) rule.threshold = threshold;
+  if (threshold >= 0) {
+    rule.threshold = threshold;  // one threshold for everyone, as asked
+    rule.person_thresholds.clear();
+  }
   return rule;
 }
 

@@ -14,7 +14,8 @@ struct VoteArgs {
   float threshold = -1;  // < 0 = the gallery's default
 
   void add_to(CLI::App& app);
-  // default_vote() of the gallery's embedding space, with the options given.
+  // The gallery's vote rule (Gallery::vote_rule(): calibrated, else default_vote() of its
+  // model), with the options given.
   KnnVote rule(const Gallery& gallery) const;
 };
 

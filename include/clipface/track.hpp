@@ -71,7 +71,8 @@ class Tracker {
 // How useful a detected face is for recognition, to decide when a track's face is clearly
 // better than the one last embedded: larger (up to what embedders look at), sharper (variance of
 // the Laplacian at a fixed scale) and more frontal (nose between the eyes).
-struct FaceQuality {
+// (Cheaper than quality.hpp's FaceQuality, which enrollment uses: no aligned crop, once per frame.)
+struct TrackFaceQuality {
   float side = 0;       // sqrt(box area), pixels
   float sharpness = 0;  // 0 (blurred) .. 1 (sharp)
   float frontal = 0;    // 0 (profile) .. 1 (frontal)
@@ -79,6 +80,6 @@ struct FaceQuality {
   // each mapped to 0.5 .. 1 so that neither alone can zero it.
   float score() const;
 };
-FaceQuality face_quality(const cv::Mat& image, const Face& face);
+TrackFaceQuality face_quality(const cv::Mat& image, const Face& face);
 
 }  // namespace clipface

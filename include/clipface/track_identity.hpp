@@ -49,7 +49,7 @@ struct IdentityOptions {
 };
 
 // How much a face counts, before its decision's margin: its size (full from full_side) times
-// its pose (frontal 0..1, as FaceQuality measures it): 0.25 + 0.75 frontal, so 1 for a frontal
+// its pose (frontal 0..1, as TrackFaceQuality measures it): 0.25 + 0.75 frontal, so 1 for a frontal
 // face and a quarter for a profile or a face half hidden (whose landmarks read as a profile).
 float face_evidence(float side, float frontal, const IdentityOptions& options);
 

@@ -46,7 +46,7 @@ struct WatchOptions {
   std::optional<cv::Rect2f> roi;
   int every = 1;       // process every Nth frame
   double max_fps = 0;  // process at most this many frames per second of source time (0 = all)
-  KnnVote vote;        // the rule for the gallery (default_vote() of its model, plus overrides)
+  KnnVote vote;        // the rule for the gallery (Gallery::vote_rule(), plus overrides)
   TrackerOptions tracker;
   double lost_seconds = 1;  // a lost track waits this long (tracker.lost_frames follows the fps)
   IdentityOptions identity;
@@ -89,7 +89,7 @@ struct WatchFace {
   std::string label;
   bool known = false;
   float score = 0;
-  float quality = 0;  // FaceQuality::score of this detection
+  float quality = 0;  // TrackFaceQuality::score of this detection
 };
 
 struct WatchFrame {

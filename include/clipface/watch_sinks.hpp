@@ -57,7 +57,7 @@ class AnnotatedVideoSink final : public WatchSink {
   std::unique_ptr<VideoWriter> writer_;
 };
 
-// The best face of each track (highest FaceQuality, with a margin around the box) as
+// The best face of each track (highest TrackFaceQuality, with a margin around the box) as
 // DIR/<source>-track<N>-<label>.jpg, written when the track ends.
 class SnapshotSink final : public WatchSink {
  public:

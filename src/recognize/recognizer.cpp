@@ -23,8 +23,10 @@ Identification Recognizer::identify(const cv::Mat& image) const {
     for (const auto& list : neighbours) decisions.push_back(decide(rule_, list));
   }
   for (std::size_t i = 0; i < found.faces.size(); ++i) {
+    const auto row = found.embeddings.row(i);
     out.faces.push_back({found.faces[i], decisions.at(i), std::move(neighbours[i]),
-                         std::move(found.crops[i])});
+                         std::move(found.crops[i]), found.quality.at(i),
+                         std::vector<float>(row.begin(), row.end())});
   }
   return out;
 }

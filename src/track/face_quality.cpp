@@ -14,13 +14,13 @@ constexpr double kSharpVariance = 150;  // Laplacian variance at which sharpness
 
 }  // namespace
 
-float FaceQuality::score() const {
+float TrackFaceQuality::score() const {
   const float size = std::min(1.0f, side / kFullSide);
   return size * (0.5f + 0.5f * sharpness) * (0.5f + 0.5f * frontal);
 }
 
-FaceQuality face_quality(const cv::Mat& image, const Face& face) {
-  FaceQuality q;
+TrackFaceQuality face_quality(const cv::Mat& image, const Face& face) {
+  TrackFaceQuality q;
   q.side = std::sqrt(std::max(0.0f, face.box.width * face.box.height));
   const cv::Rect inside = cv::Rect(face.box) & cv::Rect(0, 0, image.cols, image.rows);
   if (inside.width >= 4 && inside.height >= 4) {

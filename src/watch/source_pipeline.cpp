@@ -48,7 +48,7 @@ cv::Rect2f clip_box(const cv::Rect2f& box, cv::Size size) {
 
 // A face fit to re-identify someone by: turned to the camera and wholly in the frame (faces half
 // hidden or cut by the edge embed close to everyone's).
-bool good_face(const FaceQuality& q, const cv::Rect2f& box, cv::Size frame) {
+bool good_face(const TrackFaceQuality& q, const cv::Rect2f& box, cv::Size frame) {
   const float margin = 2;
   return q.frontal >= 0.5f && box.x >= margin && box.y >= margin &&
          box.x + box.width <= static_cast<float>(frame.width) - margin &&
@@ -197,7 +197,7 @@ void SourcePipeline::track_stage() {
     if (!work->final) {
       const auto start = Clock::now();
       work->tracks = tracker.update(work->detections, work->frame.index);
-      work->quality.assign(work->tracks.size(), FaceQuality{});
+      work->quality.assign(work->tracks.size(), TrackFaceQuality{});
       for (std::size_t i = 0; i < work->tracks.size(); ++i) {
         const TrackedFace& t = work->tracks[i];
         if (t.matched && t.state == TrackState::confirmed) {

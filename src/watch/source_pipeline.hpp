@@ -41,12 +41,12 @@ struct Work {
   VideoFrame frame;
   std::vector<Face> detections;
   std::vector<TrackedFace> tracks;
-  std::vector<FaceQuality> quality;    // per track, when matched and confirmed
-  std::vector<std::int64_t> identity;  // per track: its identity, 0 when none
+  std::vector<TrackFaceQuality> quality;  // per track, when matched and confirmed
+  std::vector<std::int64_t> identity;     // per track: its identity, 0 when none
   struct Embedded {
     std::size_t track = 0;  // index into tracks (of the frame it is reported with)
     std::vector<float> embedding;
-    FaceQuality quality;
+    TrackFaceQuality quality;
     bool good = false;  // frontal and whole: fit to re-identify and to name a stranger
     Decision decision;  // the gallery's vote for this face alone
   };

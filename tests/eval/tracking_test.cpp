@@ -178,7 +178,7 @@ TEST_F(SyntheticClips, WatchMakesFewerNamingErrorsAndFarFewerFlickersThanThePerF
   o.seed = 1001;
   const SyntheticClip clip = make_synthetic_clip(actors, o, work_ / "clip.mp4");
   WatchOptions options;
-  options.vote = default_vote(gallery.model());
+  options.vote = gallery.vote_rule();
   const TrackingComparison c = compare_on_clip(gallery, *pipeline_, options, clip);
   const TrackingFigures& t = c.tracked;
   const TrackingFigures& loop = c.per_frame;

@@ -257,7 +257,7 @@ TEST(Tracker, SkippedFramesArePredictedOver) {
   EXPECT_THROW(tracker.update({}, 90), InputError);
 }
 
-TEST(FaceQuality, LargerSharperAndMoreFrontalScoreHigher) {
+TEST(TrackFaceQuality, LargerSharperAndMoreFrontalScoreHigher) {
   cv::Mat sharp(200, 200, CV_8UC3);
   for (int y = 0; y < 200; ++y) {
     for (int x = 0; x < 200; ++x)
@@ -268,7 +268,7 @@ TEST(FaceQuality, LargerSharperAndMoreFrontalScoreHigher) {
   const Face frontal = face_at(20, 20, 120);
   Face turned = frontal;
   turned.landmarks[2].x += 30;  // nose towards one eye
-  const FaceQuality q = face_quality(sharp, frontal);
+  const TrackFaceQuality q = face_quality(sharp, frontal);
   EXPECT_GT(q.sharpness, 0.8f);
   EXPECT_GT(q.frontal, 0.95f);
   EXPECT_LT(face_quality(blurred, frontal).sharpness, 0.3f);

@@ -93,7 +93,7 @@ class WatchTest : public ::testing::Test {
 
   WatchOptions options(const Gallery& gallery) const {
     WatchOptions o;
-    o.vote = default_vote(gallery.model());
+    o.vote = gallery.vote_rule();
     return o;
   }
 
