@@ -22,6 +22,10 @@ pkg_check_modules(CAIRO REQUIRED IMPORTED_TARGET cairo)
 # (OpenSSL, zlib, brotli) the library was built with, which our code must see too.
 pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
 pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET libsodium)  # API key hashes
+# FFmpeg's libraries (the ones OpenCV's videoio links): src/video decodes files and streams and
+# writes annotated video with them directly, for per-packet error handling, timestamps, interrupts
+# and fragmented MP4 that OpenCV 4.6's wrapper does not expose.
+pkg_check_modules(LIBAV REQUIRED IMPORTED_TARGET libavformat libavcodec libavutil libswscale)
 
 # FAISS ships no CMake config in Debian 12.
 find_path(FAISS_INCLUDE_DIR faiss/Index.h REQUIRED)

@@ -4,6 +4,8 @@
 # then name every face in the group photos and write annotated copies.
 #   out/demo/gallery     the gallery (SQLite + FAISS)
 #   out/demo/annotated   group photos with boxes and names
+#   out/demo/watch       a development clip watched: annotated video, events, best faces,
+#                        who was present when
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shared=${CLIPFACE_SHARED:-$(cd .. && pwd)/shared}
@@ -25,3 +27,14 @@ echo "== identifying the faces in the group photos"
 ./build/clipface identify "$out/gallery" "$people/_group" --annotate "$out/annotated"
 echo
 echo "annotated images: $out/annotated/"
+
+clip=$shared/data/faces/videos/obama_hieubkvn123.mp4
+if [[ -f "$clip" ]]; then
+  echo
+  echo "== watching $(basename "$clip"): every face named and tracked"
+  mkdir -p "$out/watch"
+  ./build/clipface watch "$out/gallery" "$clip" --annotate "$out/watch/obama.mp4" \
+    --events "$out/watch/events.jsonl" --snapshots "$out/watch/snapshots" \
+    --summary-csv "$out/watch/presence.csv" --summary-json "$out/watch/presence.json"
+  echo "annotated video: $out/watch/obama.mp4, events: $out/watch/events.jsonl"
+fi

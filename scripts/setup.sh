@@ -18,6 +18,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-torch python3-numpy                        # eager PyTorch baselines in bench/
   ffmpeg                                             # video files and streams (watch, its tests)
+  libavformat-dev libavcodec-dev libavutil-dev libswscale-dev  # watch: decoding and writing video
   libcpp-httplib-dev libsodium-dev                   # serve: HTTP server, API key hashes
   chromium                                           # serve: the web page in a real browser (npm playwright-core)
 )
