@@ -1,0 +1,58 @@
+// The server's live sources: clipface watch's pipeline (the same Watch, not a second one) run on
+// the server's gallery and embedder, with a WatchSink per source that turns its events into the
+// service's live events and its annotated frames into the source's preview.
+#pragma once
+
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "clipface/serve.hpp"
+#include "clipface/watch.hpp"
+
+namespace clipface::serve_detail {
+
+// A WatchSink for one source: track events become live events typed as the watch's JSON lines
+// (track_started, identified, track_ended) with `source` set to the source's name (never its
+// spec, which may hold a stream's password); the source's start and end become source_started
+// and source_ended. Frames are drawn and sent only while someone watches the preview.
+class LiveWatchSink final : public WatchSink {
+ public:
+  LiveWatchSink(std::string name, LiveEventSink& live, std::optional<cv::Rect2f> roi,
+                std::function<void(const std::string&, const SourceReport&)> on_end);
+  void begin(int source, const SourceInfo& info) override;
+  void event(const WatchEvent& event) override;
+  void frame(const WatchFrame& frame, const cv::Mat& image, const cv::Mat& annotated) override;
+  void end(int source, const SourceReport& report) override;
+
+ private:
+  const std::string name_;
+  LiveEventSink& live_;
+  const std::optional<cv::Rect2f> roi_;  // as WatchOptions::roi (pixels or fractions)
+  const std::function<void(const std::string&, const SourceReport&)> on_end_;
+};
+
+class LiveSources {
+ public:
+  // Opens the sources; those that cannot be opened are skipped (skipped()). InputError for a
+  // duplicate or unusable name, or invalid watch options.
+  LiveSources(const Gallery& gallery, const Embedder& embedder, const ServeOptions& options,
+              const KnnVote& vote, LiveEventSink& live);
+  ~LiveSources();  // stop()
+
+  const std::vector<SkippedSource>& skipped() const { return skipped_; }
+  bool empty() const { return watch_->sources() == 0; }
+  // Runs the pipelines on a thread of their own (files end on their own, the rest at stop()).
+  void start();
+  // Ends the sources; what is queued drains and each source's end is published. Waits.
+  void stop();
+  // Only asks the sources to end (safe from any thread, does not wait).
+  void request_stop() noexcept;
+
+ private:
+  std::unique_ptr<Watch> watch_;
+  std::vector<SkippedSource> skipped_;
+  std::thread thread_;
+};
+
+}  // namespace clipface::serve_detail
