@@ -157,8 +157,9 @@ const bool registered = register_command(
           const std::string how = !r.stats.message.empty()            ? r.stats.message
                                   : r.stats.end == SourceEnd::stopped ? "stopped"
                                                                       : "finished";
-          std::fprintf(stderr, "clipface: source %s ended (%s): %lld frames, %d tracks\n",
-                       name.c_str(), how.c_str(), static_cast<long long>(r.processed), r.tracks);
+          std::fprintf(stderr, "clipface: source %s ended (%s): %lld frames, %d track%s\n",
+                       name.c_str(), how.c_str(), static_cast<long long>(r.processed), r.tracks,
+                       r.tracks == 1 ? "" : "s");
         };
         {
           // The embedding space is the gallery's: read it without loading the index twice.
