@@ -47,9 +47,9 @@ std::vector<LiveSource> read_live_sources(const std::filesystem::path& file) {
 
 namespace serve_detail {
 
-LiveWatchSink::LiveWatchSink(std::string name, LiveEventSink& live, std::optional<cv::Rect2f> roi,
+LiveWatchSink::LiveWatchSink(std::string name, LiveEventSink& live,
                              std::function<void(const std::string&, const SourceReport&)> on_end)
-    : name_(std::move(name)), live_(live), roi_(roi), on_end_(std::move(on_end)) {}
+    : name_(std::move(name)), live_(live), on_end_(std::move(on_end)) {}
 
 void LiveWatchSink::begin(int, const SourceInfo& info) {
   nlohmann::ordered_json j = {{"source", name_},
@@ -67,17 +67,8 @@ void LiveWatchSink::event(const WatchEvent& event) {
   live_.publish({to_string(event.kind), name_, to_json(named)});
 }
 
-void LiveWatchSink::frame(const WatchFrame& frame, const cv::Mat& image, const cv::Mat&) {
-  if (!live_.wants_frames(name_)) return;
-  std::optional<cv::Rect> roi;
-  if (roi_) {
-    cv::Rect2f r = *roi_;
-    if (r.x <= 1 && r.y <= 1 && r.width <= 1 && r.height <= 1) {  // fractions (WatchOptions::roi)
-      r = {r.x * image.cols, r.y * image.rows, r.width * image.cols, r.height * image.rows};
-    }
-    roi = cv::Rect(r) & cv::Rect(0, 0, image.cols, image.rows);
-  }
-  live_.publish_frame(name_, annotate_frame(image, frame, roi));
+void LiveWatchSink::frame(const WatchFrame&, const cv::Mat&, const cv::Mat& annotated) {
+  if (live_.wants_frames(name_)) live_.publish_frame(name_, annotated);
 }
 
 void LiveWatchSink::end(int, const SourceReport& report) {
@@ -109,8 +100,8 @@ LiveSources::LiveSources(const Gallery& gallery, const Embedder& embedder,
       throw InputError("two sources are named '" + name + "': name them (NAME=SOURCE)");
     }
     try {
-      watch_->add_source(
-          source.spec, {std::make_shared<LiveWatchSink>(name, live, o.roi, options.on_source_end)});
+      watch_->add_source(source.spec,
+                         {std::make_shared<LiveWatchSink>(name, live, options.on_source_end)});
     } catch (const Error& e) {
       skipped_.push_back({name, source.spec, e.what(), e.exit_code()});
     }

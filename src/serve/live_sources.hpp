@@ -15,20 +15,22 @@ namespace clipface::serve_detail {
 // A WatchSink for one source: track events become live events typed as the watch's JSON lines
 // (track_started, identified, track_ended) with `source` set to the source's name (never its
 // spec, which may hold a stream's password); the source's start and end become source_started
-// and source_ended. Frames are drawn and sent only while someone watches the preview.
+// and source_ended. The annotated frames (watch's annotate_frame: boxes, names, track ids, the
+// region of interest) go to the preview only while someone watches it: drawing is cheap next to
+// detection, JPEG encoding (skipped otherwise) is not.
 class LiveWatchSink final : public WatchSink {
  public:
-  LiveWatchSink(std::string name, LiveEventSink& live, std::optional<cv::Rect2f> roi,
+  LiveWatchSink(std::string name, LiveEventSink& live,
                 std::function<void(const std::string&, const SourceReport&)> on_end);
   void begin(int source, const SourceInfo& info) override;
   void event(const WatchEvent& event) override;
   void frame(const WatchFrame& frame, const cv::Mat& image, const cv::Mat& annotated) override;
   void end(int source, const SourceReport& report) override;
+  bool wants_annotated() const override { return true; }
 
  private:
   const std::string name_;
   LiveEventSink& live_;
-  const std::optional<cv::Rect2f> roi_;  // as WatchOptions::roi (pixels or fractions)
   const std::function<void(const std::string&, const SourceReport&)> on_end_;
 };
 
