@@ -94,7 +94,8 @@ class Server {
   // Serves until stop(); returns once in-flight requests have finished and the gallery's index
   // is saved.
   void run();
-  // Graceful: stops accepting, ends live streams, lets running requests finish. Safe from any
+  // Graceful: stops the live sources (their pipelines drain, their last events go out), stops
+  // accepting, ends live streams, lets running requests finish. Safe from any
   // thread (e.g. a signal-watching one).
   void stop();
 

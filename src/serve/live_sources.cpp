@@ -113,6 +113,7 @@ LiveSources::~LiveSources() {
 }
 
 void LiveSources::start() {
+  std::lock_guard lock(mutex_);
   if (empty() || thread_.joinable()) return;
   thread_ = std::thread([this] {
     try {
@@ -124,12 +125,9 @@ void LiveSources::start() {
   });
 }
 
-void LiveSources::request_stop() noexcept {
-  watch_->stop();
-}
-
 void LiveSources::stop() {
-  request_stop();
+  std::lock_guard lock(mutex_);
+  watch_->stop();
   if (thread_.joinable()) thread_.join();
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -46,14 +47,14 @@ class LiveSources {
   bool empty() const { return watch_->sources() == 0; }
   // Runs the pipelines on a thread of their own (files end on their own, the rest at stop()).
   void start();
-  // Ends the sources; what is queued drains and each source's end is published. Waits.
+  // Ends the sources; what is queued drains and each source's end is published. Waits. Any
+  // thread may call it, also while another does.
   void stop();
-  // Only asks the sources to end (safe from any thread, does not wait).
-  void request_stop() noexcept;
 
  private:
   std::unique_ptr<Watch> watch_;
   std::vector<SkippedSource> skipped_;
+  std::mutex mutex_;  // start() and stop() from different threads
   std::thread thread_;
 };
 

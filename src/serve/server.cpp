@@ -412,7 +412,8 @@ const std::vector<SkippedSource>& Server::skipped_sources() const {
 void Server::stop() {
   Impl& s = *impl_;
   if (s.stop_requested.exchange(true)) return;
-  if (s.live) s.live->request_stop();
+  // The sources first: their pipelines drain and their last events reach the streams.
+  if (s.live) s.live->stop();
   s.service->events().close();  // live streams end, so their connections can finish
   // listen_after_bind() may not have started listening yet: stop() acts only once it runs.
   for (int i = 0; i < 500 && s.running && !s.http->is_running(); ++i) {

@@ -1,7 +1,7 @@
 // `clipface serve --source`: a development clip runs through clipface watch's pipeline beside the
 // service; its track events arrive on /api/v1/events (SSE) and its annotated frames on
-// /api/v1/preview?source=NAME (MJPEG); a source that cannot be opened is skipped with one line
-// while the server serves, and --strict refuses to start.
+// /api/v1/preview?source=NAME (MJPEG); SIGTERM stops it, its last events still sent; a source
+// that cannot be opened is skipped with one line while the server serves, --strict refuses.
 #include <gtest/gtest.h>
 
 #include <mutex>
@@ -62,8 +62,9 @@ bool has_event(const std::string& text, const std::string& type, const std::stri
   return false;
 }
 
-TEST_F(ServeLiveCliTest, AClipSourceStreamsItsTrackEventsAndAnMjpegPreview) {
-  // Read at its real rate (5 s), as a camera: the streams below connect while it plays.
+TEST_F(ServeLiveCliTest, AClipSourceStreamsItsTrackEventsAndAnMjpegPreviewUntilSigterm) {
+  // Read at its real rate (5 s), as a camera: the streams below connect while it plays, and
+  // SIGTERM comes while it still plays.
   ServeProcess server(
       serve_args({"--source", "door=" + testing::shared_path(kObamaClip).string(), "--realtime"}),
       env_, tmp_.path() / "port");
@@ -85,24 +86,27 @@ TEST_F(ServeLiveCliTest, AClipSourceStreamsItsTrackEventsAndAnMjpegPreview) {
       });
     });
   };
-  // Last-Event-ID 0: every event the server still holds, also those before we connected.
-  auto e = stream("/api/v1/events", events,
-                  [](const std::string& t) {
-                    return has_event(t, "identified", "barack_obama") &&
-                           has_event(t, "track_ended", "barack_obama");
-                  },
+  // Last-Event-ID 0: every event the server still holds, also those before we connected. Read
+  // until the server ends the stream.
+  auto e = stream("/api/v1/events", events, [](const std::string&) { return false; },
                   {{"Last-Event-ID", "0"}});
   // One whole JPEG part: its header, the image, and the boundary after it.
-  auto p =
-      stream("/api/v1/preview?source=door", preview,
-             [](const std::string& t) {
-               const auto head = t.find("Content-Type: image/jpeg");
-               return head != std::string::npos && t.find("\r\n--frame", head) != std::string::npos;
-             },
-             {});
+  const auto whole_part = [](const std::string& t) {
+    const auto head = t.find("Content-Type: image/jpeg");
+    return head != std::string::npos && t.find("\r\n--frame", head) != std::string::npos;
+  };
+  auto p = stream("/api/v1/preview?source=door", preview, whole_part, {});
+  for (;;) {
+    {
+      std::lock_guard lock(mutex);
+      if (has_event(events, "identified", "barack_obama") && whole_part(preview)) break;
+    }
+    if (std::chrono::steady_clock::now() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  server.signal(SIGTERM);
   e.join();
   p.join();
-  server.signal(SIGTERM);
   const int status = server.wait();
   const std::string err = server.stderr_text();
   ASSERT_TRUE(WIFEXITED(status)) << err;
@@ -112,7 +116,10 @@ TEST_F(ServeLiveCliTest, AClipSourceStreamsItsTrackEventsAndAnMjpegPreview) {
               has_event(events, "track_started", "barack_obama"))
       << events;
   EXPECT_TRUE(has_event(events, "identified", "barack_obama")) << events;
+  // Stopped mid-clip: the pipeline drained, and its last events still reached the stream.
+  EXPECT_NE(err.find("source door ended (stopped)"), std::string::npos) << err;
   EXPECT_TRUE(has_event(events, "track_ended", "barack_obama")) << events;
+  EXPECT_NE(events.find("event: source_ended"), std::string::npos) << events;
   EXPECT_NE(events.find("event: source_started"), std::string::npos) << events;
   // The source's name, never its path, names it in the events.
   EXPECT_EQ(events.find("obama_hieubkvn123"), std::string::npos) << events;
@@ -125,7 +132,6 @@ TEST_F(ServeLiveCliTest, AClipSourceStreamsItsTrackEventsAndAnMjpegPreview) {
   ASSERT_NE(head, std::string::npos) << preview.substr(0, 200);
   const auto jpeg = preview.find("\r\n\r\n", head) + 4;
   EXPECT_EQ(preview.substr(jpeg, 2), "\xff\xd8");  // a JPEG's first bytes
-  EXPECT_NE(err.find("source door ended"), std::string::npos) << err;
 }
 
 TEST_F(ServeLiveCliTest, ASourceThatCannotBeOpenedIsSkippedAndTheServerServesStrictRefuses) {
