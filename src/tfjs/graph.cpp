@@ -1,6 +1,7 @@
 #include "tfjs/graph.hpp"
 
 #include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
 #include <c10/util/Exception.h>
 
 #include <map>
@@ -204,6 +205,29 @@ Graph::Graph(const ModelJson& model, WeightMap weights, const GraphOptions& opti
   } catch (const c10::Error& e) {
     throw ModelError(file_.string() + ": " + e.what_without_backtrace());
   }
+  probe_output_shapes(options.dtype);
+}
+
+// One image of zeros through the graph: shape errors surface at load, and the outputs' shapes
+// (batch -1) become known.
+void Graph::probe_output_shapes(at::ScalarType dtype) {
+  std::vector<at::Tensor> inputs;
+  for (const auto& in : inputs_) {
+    if (in.shape.empty()) return;
+    std::vector<std::int64_t> shape = in.shape;
+    for (std::size_t d = 0; d < shape.size(); ++d) {
+      if (shape[d] < 0 && d > 0) return;  // a free size other than the batch: leave it
+      if (shape[d] < 0) shape[d] = 1;
+    }
+    inputs.push_back(at::zeros(shape, dtype));
+  }
+  c10::InferenceMode guard;
+  const auto outputs = forward(inputs);
+  for (std::size_t i = 0; i < outputs.size(); ++i) {
+    auto sizes = outputs[i].sizes().vec();
+    if (!sizes.empty()) sizes[0] = -1;
+    outputs_[i].shape = sizes;
+  }
 }
 
 std::vector<at::Tensor> Graph::forward(const std::vector<at::Tensor>& inputs,
@@ -229,8 +253,9 @@ std::vector<at::Tensor> Graph::forward(const std::vector<at::Tensor>& inputs,
                        shape_text(spec.shape) + " (TensorFlow layout; -1 = any), got " +
                        shape_text(as_tf.sizes()));
     }
-    if (rank4) {
-      slots[input_slots_[i]] = {nchw_inputs ? x : to_nchw(x).contiguous(), true};
+    if (rank4) {  // NCHW with NHWC memory (channels last): a view of a contiguous NHWC input
+      slots[input_slots_[i]] = {
+          (nchw_inputs ? x : to_nchw(x)).contiguous(at::MemoryFormat::ChannelsLast), true};
     } else {
       slots[input_slots_[i]] = {x, false};
     }

@@ -37,7 +37,7 @@ class Graph {
                                   bool nchw_inputs = false) const;
 
   const std::vector<TensorInfo>& inputs() const { return inputs_; }
-  const std::vector<TensorInfo>& outputs() const { return outputs_; }
+  const std::vector<TensorInfo>& outputs() const { return outputs_; }  // shapes: batch -1
   const std::filesystem::path& file() const { return file_; }
   int steps() const { return static_cast<int>(steps_.size()); }  // ops left to run
   int folded() const { return folded_; }                         // ops computed at load
@@ -50,6 +50,8 @@ class Graph {
     std::vector<int> release;  // slots no later step reads
     std::string node, op;
   };
+
+  void probe_output_shapes(at::ScalarType dtype);
 
   std::filesystem::path file_;
   std::vector<TensorInfo> inputs_, outputs_;

@@ -34,28 +34,6 @@ ModelInfo describe(const ModelJson& model, const Graph& graph) {
   return info;
 }
 
-// Runs one image of zeros through the graph: shape errors surface at load, and the outputs'
-// shapes (batch -1) become known.
-void probe_outputs(const Graph& graph, ModelInfo& info) {
-  std::vector<at::Tensor> inputs;
-  for (const auto& in : graph.inputs()) {
-    if (in.shape.empty()) return;
-    std::vector<std::int64_t> shape = in.shape;
-    for (std::size_t d = 0; d < shape.size(); ++d) {
-      if (shape[d] < 0 && d > 0) return;  // a free size other than the batch: leave it
-      if (shape[d] < 0) shape[d] = 1;
-    }
-    inputs.push_back(at::zeros(shape, at::kFloat));
-  }
-  c10::InferenceMode guard;
-  const auto outputs = graph.forward(inputs);
-  for (std::size_t i = 0; i < outputs.size(); ++i) {
-    auto sizes = outputs[i].sizes().vec();
-    if (!sizes.empty()) sizes[0] = -1;
-    info.outputs[i].shape = sizes;
-  }
-}
-
 }  // namespace
 
 GraphModel::GraphModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -68,7 +46,6 @@ GraphModel GraphModel::load(const std::filesystem::path& model_json) {
   auto impl = std::make_unique<Impl>();
   auto graph = std::make_shared<Graph>(model, read_weights(model));
   impl->info = describe(model, *graph);
-  probe_outputs(*graph, impl->info);
   impl->graph = std::move(graph);
   return GraphModel(std::move(impl));
 }

@@ -72,20 +72,22 @@ Window read_window(const OpContext& ctx, bool pool) {
   return w;
 }
 
+// NCHW in channels-last memory (NHWC bytes, as TensorFlow keeps them): oneDNN's fast path for
+// depthwise and pointwise convolutions, ~10x faster than planar NCHW for depthwise ones.
 at::Tensor nchw_input(const Value& v) {
-  if (v.nchw) return v.tensor;
-  if (v.tensor.dim() != 4) {
+  if (!v.nchw && v.tensor.dim() != 4) {
     throw std::invalid_argument("expects a rank-4 input, got rank " +
                                 std::to_string(v.tensor.dim()));
   }
-  return to_nchw(v.tensor);
+  return (v.nchw ? v.tensor : to_nchw(v.tensor)).contiguous(at::MemoryFormat::ChannelsLast);
 }
 
 // Pads `x` (NCHW) as `pads` says when ATen's symmetric padding cannot; returns the symmetric
 // padding left for the op itself.
 std::vector<std::int64_t> prepare_padding(at::Tensor& x, const Pads& pads, double fill) {
   if (pads.symmetric()) return {pads.top, pads.left};
-  x = at::constant_pad_nd(x, {pads.left, pads.right, pads.top, pads.bottom}, fill);
+  x = at::constant_pad_nd(x, {pads.left, pads.right, pads.top, pads.bottom}, fill)
+          .contiguous(at::MemoryFormat::ChannelsLast);
   return {0, 0};
 }
 
@@ -112,7 +114,7 @@ Compiled compile_conv(const OpContext& ctx, bool depthwise, bool fused) {
   } else {  // [H, W, I, O] -> [O, I, H, W]
     plan->weight = filter.permute({3, 2, 0, 1});
   }
-  plan->weight = plan->weight.contiguous();
+  plan->weight = plan->weight.contiguous(at::MemoryFormat::ChannelsLast);
   if (fused) plan->bias = fused_arguments(ctx, 2, /*swap_without_bias=*/true, plan->activation);
   if (ctx.inputs[0].rank >= 0 && ctx.inputs[0].rank != 4) {
     ctx.fail("expects a rank-4 input, got rank " + std::to_string(ctx.inputs[0].rank));
