@@ -80,6 +80,7 @@ const bool enroll_registered = register_command(
       app.add_flag("--no-crops", args->no_crops, "do not store aligned face crops");
       app.add_flag("--json", args->json, "print the summary as JSON");
       args->pipeline.add_to(app);
+      args->pipeline.add_analysis_to(app, /*with_attributes=*/false);
       return [args]() {
         const auto people = list_people(args->dir);  // before touching the gallery
         std::unique_ptr<FacePipeline> pipeline;
@@ -102,6 +103,7 @@ const bool add_registered =
       app.add_flag("--no-crops", args->no_crops, "do not store aligned face crops");
       app.add_flag("--json", args->json, "print the summary as JSON");
       args->pipeline.add_to(app);
+      args->pipeline.add_analysis_to(app, /*with_attributes=*/false);
       return [args]() {
         if (args->person.empty()) throw InputError("--person must not be empty");
         PersonImages person{args->person, {}};

@@ -52,17 +52,19 @@ nlohmann::json face_json(const fs::path& file, std::size_t index, const NamedFac
     neighbours.push_back({{"person", n.person}, {"cosine", n.cosine}, {"distance", n.l2}});
   }
   const auto& d = named.decision;
-  return {{"file", file.string()},
-          {"face", index},
-          {"box", {f.box.x, f.box.y, f.box.width, f.box.height}},
-          {"landmarks", landmarks},
-          {"detector_score", f.score},
-          {"label", d.label},
-          {"score", d.score},
-          {"distance", l2_from_cosine(d.score)},
-          {"votes", d.votes},
-          {"voters", d.voters},
-          {"neighbours", neighbours}};
+  nlohmann::json out = {{"file", file.string()},
+                        {"face", index},
+                        {"box", {f.box.x, f.box.y, f.box.width, f.box.height}},
+                        {"landmarks", landmarks},
+                        {"detector_score", f.score},
+                        {"label", d.label},
+                        {"score", d.score},
+                        {"distance", l2_from_cosine(d.score)},
+                        {"votes", d.votes},
+                        {"voters", d.voters},
+                        {"neighbours", neighbours}};
+  out.update(to_json(named.analysis));  // "antispoof", "attributes" when asked for
+  return out;
 }
 
 const bool registered = register_command(
@@ -86,10 +88,11 @@ const bool registered = register_command(
                      "with --classifier: Unknown below this softmax confidence")
           ->check(CLI::Range(0.0, 1.0));
       args->pipeline.add_to(app);
+      args->pipeline.add_analysis_to(app, /*with_attributes=*/true);
       return [args]() {
         const Gallery gallery = Gallery::open(args->gallery, GalleryMode::read);
-        const FacePipeline pipeline(args->pipeline.options(embedder_spec_for(gallery.model()),
-                                                           gallery.model().crop_style));
+        const FacePipeline pipeline(
+            args->pipeline.options(embedder_spec_for(gallery.model()), gallery.model().crop_style));
         KnnVote rule = default_vote(gallery.model());
         if (args->k1 > 0) rule.k1 = args->k1;
         if (args->k2 > 0) rule.k2 = args->k2;
@@ -108,9 +111,10 @@ const bool registered = register_command(
         for (const auto& dir : {args->annotate_dir, args->crops_dir}) {
           if (!dir.empty()) fs::create_directories(dir);
         }
+        const bool analysed = pipeline.analyzer() != nullptr;
         if (!args->json) {
-          std::printf("%-40s %4s  %-24s %7s %8s %5s  %s\n", "file", "face", "label", "cosine",
-                      "distance", "votes", "box");
+          std::printf("%-40s %4s  %-24s %7s %8s %5s  %-22s%s\n", "file", "face", "label", "cosine",
+                      "distance", "votes", "box", analysed ? "  analysis" : "");
         }
         int failures = 0;
         int exit_code = 0;
@@ -126,7 +130,8 @@ const bool registered = register_command(
           }
           if (result.faces.empty()) {
             if (args->json) {
-              std::printf("%s\n", nlohmann::json{{"file", file.string()}, {"faces", 0}}.dump().c_str());
+              std::printf("%s\n",
+                          nlohmann::json{{"file", file.string()}, {"faces", 0}}.dump().c_str());
             } else {
               std::printf("%-40s %4s  (no face)\n", file.filename().string().c_str(), "-");
             }
@@ -137,10 +142,13 @@ const bool registered = register_command(
               std::printf("%s\n", face_json(file, i, named).dump().c_str());
             } else {
               const auto& b = named.face.box;
-              std::printf("%-40s %4zu  %-24s %7.3f %8.3f %5d  %.0f,%.0f %.0fx%.0f\n",
+              char box[64];
+              std::snprintf(box, sizeof box, "%.0f,%.0f %.0fx%.0f", b.x, b.y, b.width, b.height);
+              std::printf("%-40s %4zu  %-24s %7.3f %8.3f %5d  %-22s%s%s\n",
                           file.filename().string().c_str(), i, named.decision.label.c_str(),
                           named.decision.score, l2_from_cosine(named.decision.score),
-                          named.decision.votes, b.x, b.y, b.width, b.height);
+                          named.decision.votes, box, analysed ? "  " : "",
+                          summary(named.analysis).c_str());
             }
           }
           if (!args->annotate_dir.empty()) {

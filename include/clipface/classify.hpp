@@ -31,6 +31,8 @@ inline float cosine_from_l2(float l2) {
 }
 
 inline const std::string kUnknown = "Unknown";
+// The label of a face the anti-spoofing gate rejected (face_analysis.hpp): never a name.
+inline const std::string kSpoof = "Spoof";
 
 // The rule, with neighbours given nearest first (as a gallery search returns them):
 //  1. Vote by person among the first k1 neighbours whose l2 <= threshold. A person wins when they
@@ -58,7 +60,7 @@ struct Decision {
   bool widened = false;   // decided (or given up) in the k2 round
   std::string nearest;    // person of the nearest neighbour, whatever the decision ("" if none)
 
-  bool known() const { return label != kUnknown; }
+  bool known() const { return label != kUnknown && label != kSpoof; }
 };
 
 // Throws InputError unless 1 <= k1 <= k2 and threshold >= 0.

@@ -12,6 +12,7 @@
 #include "clipface/classify.hpp"
 #include "clipface/detect.hpp"
 #include "clipface/embedder.hpp"
+#include "clipface/face_analysis.hpp"
 #include "clipface/gallery.hpp"
 #include "clipface/matrix.hpp"
 
@@ -21,21 +22,24 @@ struct PipelineOptions {
   DetectorOptions detector;
   std::string embedder = "dlib";  // make_embedder() spec
   EmbedderOptions embedder_options;
+  AnalysisOptions analysis;  // anti-spoofing gate and attributes, off by default
 };
 
 // The faces of one image with what the embedder saw and the vectors it made.
 struct ImageFaces {
   std::filesystem::path path;  // empty for images that came from memory
   cv::Size size;
-  std::vector<Face> faces;     // highest detector score first
-  std::vector<cv::Mat> crops;  // aligned crops, one per face
-  Matrix embeddings;           // unit rows, one per face
+  std::vector<Face> faces;             // highest detector score first
+  std::vector<cv::Mat> crops;          // aligned crops, one per face
+  Matrix embeddings;                   // unit rows, one per face
+  std::vector<FaceAnalysis> analysis;  // one per face when the pipeline analyses, else empty
 };
 
 class FacePipeline {
  public:
   explicit FacePipeline(const PipelineOptions& options);
-  FacePipeline(std::unique_ptr<Detector> detector, std::unique_ptr<Embedder> embedder);
+  FacePipeline(std::unique_ptr<Detector> detector, std::unique_ptr<Embedder> embedder,
+               std::unique_ptr<FaceAnalyzer> analyzer = nullptr);
 
   ImageFaces process(const cv::Mat& image) const;
   // load_image() + process(); ImageError for a bad file.
@@ -43,10 +47,12 @@ class FacePipeline {
 
   const Detector& detector() const { return *detector_; }
   const Embedder& embedder() const { return *embedder_; }
+  const FaceAnalyzer* analyzer() const { return analyzer_.get(); }  // nullptr when off
 
  private:
   std::unique_ptr<Detector> detector_;
   std::unique_ptr<Embedder> embedder_;
+  std::unique_ptr<FaceAnalyzer> analyzer_;
 };
 
 // The people of DIR/<person>/* or, in the layout of the CLIP + FAISS paper, DIR/<person>/train/*.
@@ -58,35 +64,39 @@ struct PersonImages {
 std::vector<PersonImages> list_people(const std::filesystem::path& dir);
 
 struct EnrollOptions {
-  bool store_crops = true;        // keep the aligned crop PNG beside each face
-  bool skip_enrolled = true;      // images already in the gallery (same content) are skipped
+  bool store_crops = true;    // keep the aligned crop PNG beside each face
+  bool skip_enrolled = true;  // images already in the gallery (same content) are skipped
   bool progress = true;
 };
 
 struct SkippedImage {
   std::filesystem::path path;
-  std::string reason;  // "no face", "2 faces", "already enrolled", or the ImageError message
+  // "no face", "2 faces", "already enrolled", "spoof (real 0.12 < 0.50)" or the ImageError message
+  std::string reason;
 };
 
 struct EnrollReport {
-  int people = 0;           // people with at least one face enrolled in this run
-  int images = 0;           // images looked at
-  int faces = 0;            // faces enrolled
+  int people = 0;  // people with at least one face enrolled in this run
+  int images = 0;  // images looked at
+  int faces = 0;   // faces enrolled
   std::vector<SkippedImage> skipped;
   double seconds = 0;
 };
 
 // Enrolls the images of each person with exactly one face; one transaction per person, so an
-// interrupted run keeps every person it finished and a rerun picks up the rest.
+// interrupted run keeps every person it finished and a rerun picks up the rest. With the
+// pipeline's anti-spoofing gate on, a face judged a spoof is skipped, never enrolled.
 EnrollReport enroll_people(Gallery& gallery, const FacePipeline& pipeline,
                            const std::vector<PersonImages>& people, const EnrollOptions& options);
 
-// A face of an image, named.
+// A face of an image, named. A face the anti-spoofing gate rejects is labelled kSpoof, with no
+// neighbours: it is never named, not even as a near miss.
 struct NamedFace {
   Face face;
   Decision decision;
   std::vector<Neighbor> neighbours;  // nearest first (up to k2)
   cv::Mat crop;
+  FaceAnalysis analysis;  // empty unless the pipeline analyses
 };
 
 struct Identification {

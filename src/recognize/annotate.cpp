@@ -13,7 +13,7 @@ cv::Mat annotate(const cv::Mat& image, const std::vector<NamedFace>& faces) {
   const int thickness = std::max(2, side / 400);
   const double font_scale = std::max(0.5, side / 1400.0);
   for (const auto& named : faces) {
-    const bool known = named.decision.known();
+    const bool known = named.decision.known() && !named.analysis.is_spoof();
     const cv::Scalar colour = known ? cv::Scalar(60, 200, 60) : cv::Scalar(50, 50, 230);
     const cv::Rect box(named.face.box);
     cv::rectangle(out, box, colour, thickness);
@@ -22,14 +22,16 @@ cv::Mat annotate(const cv::Mat& image, const std::vector<NamedFace>& faces) {
     }
     char score[32];
     std::snprintf(score, sizeof score, " %.2f", named.decision.score);
-    const std::string text = named.decision.label + score;
+    const std::string analysis = summary(named.analysis);
+    const std::string text =
+        named.decision.label + score + (analysis.empty() ? "" : " (" + analysis + ")");
     int baseline = 0;
     const cv::Size size =
         cv::getTextSize(text, cv::FONT_HERSHEY_SIMPLEX, font_scale, thickness, &baseline);
     cv::Point origin(box.x, box.y + box.height + size.height + 2 * thickness);
     if (origin.y + baseline > out.rows) origin.y = std::max(size.height, box.y - 2 * thickness);
-    cv::rectangle(out, origin + cv::Point(0, baseline), origin + cv::Point(size.width, -size.height),
-                  colour, cv::FILLED);
+    cv::rectangle(out, origin + cv::Point(0, baseline),
+                  origin + cv::Point(size.width, -size.height), colour, cv::FILLED);
     cv::putText(out, text, origin, cv::FONT_HERSHEY_SIMPLEX, font_scale, cv::Scalar(255, 255, 255),
                 thickness, cv::LINE_AA);
   }

@@ -1,6 +1,7 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include <chrono>
+#include <cstdio>
 
 #include "clipface/checksum.hpp"
 #include "clipface/errors.hpp"
@@ -42,8 +43,17 @@ EnrollReport enroll_people(Gallery& gallery, const FacePipeline& pipeline,
         }
         const ImageFaces found = pipeline.process_file(path);
         if (found.faces.size() != 1) {
-          report.skipped.push_back(
-              {path, found.faces.empty() ? "no face" : std::to_string(found.faces.size()) + " faces"});
+          report.skipped.push_back({path, found.faces.empty()
+                                              ? "no face"
+                                              : std::to_string(found.faces.size()) + " faces"});
+          continue;
+        }
+        if (!found.analysis.empty() && found.analysis[0].is_spoof()) {
+          const SpoofCheck& check = *found.analysis[0].spoof;
+          char reason[96];
+          std::snprintf(reason, sizeof reason, "spoof (real score %.2f < %.2f)", check.real,
+                        check.threshold);
+          report.skipped.push_back({path, reason});
           continue;
         }
         Enrollment e;
@@ -70,8 +80,7 @@ EnrollReport enroll_people(Gallery& gallery, const FacePipeline& pipeline,
   }
   bar.finish();
   gallery.flush();
-  report.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
 }
 

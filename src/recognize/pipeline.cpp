@@ -4,17 +4,33 @@
 
 namespace clipface {
 
+namespace {
+
+std::unique_ptr<FaceAnalyzer> make_analyzer(const PipelineOptions& options) {
+  if (!options.analysis.enabled()) return nullptr;
+  AnalysisOptions analysis = options.analysis;
+  analysis.runtime = options.embedder_options.runtime;
+  return std::make_unique<FaceAnalyzer>(analysis);
+}
+
+}  // namespace
+
 FacePipeline::FacePipeline(const PipelineOptions& options)
     : FacePipeline(make_detector(options.detector),
-                   make_embedder(options.embedder, options.embedder_options)) {}
+                   make_embedder(options.embedder, options.embedder_options),
+                   make_analyzer(options)) {}
 
-FacePipeline::FacePipeline(std::unique_ptr<Detector> detector, std::unique_ptr<Embedder> embedder)
-    : detector_(std::move(detector)), embedder_(std::move(embedder)) {}
+FacePipeline::FacePipeline(std::unique_ptr<Detector> detector, std::unique_ptr<Embedder> embedder,
+                           std::unique_ptr<FaceAnalyzer> analyzer)
+    : detector_(std::move(detector)),
+      embedder_(std::move(embedder)),
+      analyzer_(std::move(analyzer)) {}
 
 ImageFaces FacePipeline::process(const cv::Mat& image) const {
   ImageFaces out;
   out.size = image.size();
   out.faces = detector_->detect(image);
+  if (analyzer_) out.analysis = analyzer_->analyze(image, out.faces);
   out.crops = embedder_->crops(image, out.faces);
   out.embeddings = out.crops.empty() ? Matrix(0, static_cast<std::size_t>(embedder_->info().dim))
                                      : embedder_->embed_crops(out.crops);

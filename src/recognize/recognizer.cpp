@@ -1,6 +1,6 @@
+#include "clipface/recognizer.hpp"
 #include "clipface/errors.hpp"
 #include "clipface/image.hpp"
-#include "clipface/recognizer.hpp"
 
 namespace clipface {
 
@@ -23,8 +23,17 @@ Identification Recognizer::identify(const cv::Mat& image) const {
     for (const auto& list : neighbours) decisions.push_back(decide(rule_, list));
   }
   for (std::size_t i = 0; i < found.faces.size(); ++i) {
-    out.faces.push_back({found.faces[i], decisions.at(i), std::move(neighbours[i]),
-                         std::move(found.crops[i])});
+    NamedFace named{
+        found.faces[i], decisions.at(i), std::move(neighbours[i]), std::move(found.crops[i]), {}};
+    if (!found.analysis.empty()) {
+      named.analysis = std::move(found.analysis[i]);
+      if (named.analysis.is_spoof()) {  // never named, not even as a near miss
+        named.decision = Decision{};
+        named.decision.label = kSpoof;
+        named.neighbours.clear();
+      }
+    }
+    out.faces.push_back(std::move(named));
   }
   return out;
 }
