@@ -14,6 +14,7 @@
 #include "clipface/image.hpp"
 #include "clipface/recognizer.hpp"
 #include "command.hpp"
+#include "inputs.hpp"
 
 namespace clipface::app {
 namespace {
@@ -34,19 +35,8 @@ struct ClassifyArgs {
   std::string detector = "yunet";
   std::string detector_model;
   float score_threshold = 0.6f;
+  InputPolicy policy;
 };
-
-std::vector<fs::path> expand(const std::vector<std::string>& inputs) {
-  std::vector<fs::path> files;
-  for (const auto& input : inputs) {
-    if (fs::is_directory(input)) {
-      for (auto& f : list_images(input, /*recursive=*/true)) files.push_back(std::move(f));
-    } else {
-      files.emplace_back(input);
-    }
-  }
-  return files;
-}
 
 const bool registered = register_command(
     "classify", "name every face with a fine-tuned prompt classifier (from `clipface finetune`)",
@@ -61,12 +51,14 @@ const bool registered = register_command(
           ->check(CLI::Range(0.0f, 1.0f));
       app.add_flag("--json", a->json, "one JSON object per face on stdout");
       app.add_option("--annotate", a->annotate_dir, "write annotated images into this folder");
-      auto* c = app.add_flag("--cropped", a->cropped, "images are face crops (default: as trained)");
+      auto* c =
+          app.add_flag("--cropped", a->cropped, "images are face crops (default: as trained)");
       app.add_flag("--detect", a->uncropped, "detect faces even if trained on crops")->excludes(c);
       app.add_option("--detector", a->detector, "yunet or scrfd")->capture_default_str();
       app.add_option("--detector-model", a->detector_model, "detector model file");
       app.add_option("--score-threshold", a->score_threshold, "detector score threshold")
           ->capture_default_str();
+      a->policy.add_to(app);
       return [a]() -> int {
         DetectorOptions detector;
         detector.kind = a->detector;
@@ -75,8 +67,10 @@ const bool registered = register_command(
         std::optional<bool> cropped;
         if (a->cropped) cropped = true;
         if (a->uncropped) cropped = false;
-        const std::vector<fs::path> files = expand(a->inputs);
+        const std::vector<fs::path> files = expand_image_inputs(a->inputs);
         if (files.empty()) throw InputError("no image to classify");
+        SkipList skips;
+        if (a->policy.strict) require_readable_images(files);
         if (!a->annotate_dir.empty()) {
           std::error_code ec;
           fs::create_directories(a->annotate_dir, ec);
@@ -91,31 +85,26 @@ const bool registered = register_command(
           std::printf("%-40s %4s %-24s %10s  %s\n", "image", "face", "label", "confidence",
                       "most likely");
         }
-        int failures = 0;
         for (const auto& file : files) {
           cv::Mat image;
           try {
             image = load_image(file);
           } catch (const ImageError& e) {
-            // One bad file among many is reported and skipped; the exit code says so.
-            std::fprintf(stderr, "clipface: error: %s\n", e.what());
-            ++failures;
+            skips.skip(file.string(), e.reason(), e.exit_code());
             continue;
           }
+          skips.use();
           const auto faces = namer.classify(image, a->min_confidence);
           for (std::size_t i = 0; i < faces.size(); ++i) {
             const auto& f = faces[i];
             if (a->json) {
-              std::cout << json{{"image", file.string()},
-                                {"face", i},
-                                {"box", {f.face.box.x, f.face.box.y, f.face.box.width,
-                                         f.face.box.height}},
-                                {"label", f.decision.label},
-                                {"confidence", f.decision.confidence},
-                                {"best", f.decision.best},
-                                {"random_weights", random}}
-                               .dump()
-                        << "\n";
+              json out{{"image", file.string()}, {"face", i}};
+              add_box_fields(out, f.face, image.size());
+              out.update({{"label", f.decision.label},
+                          {"confidence", f.decision.confidence},
+                          {"best", f.decision.best},
+                          {"random_weights", random}});
+              std::cout << out.dump() << "\n";
             } else {
               std::printf("%-40s %4zu %-24s %9.1f%%  %s\n", file.filename().string().c_str(), i,
                           f.decision.label.c_str(), 100 * f.decision.confidence,
@@ -141,7 +130,8 @@ const bool registered = register_command(
             }
           }
         }
-        return failures == 0 ? 0 : 3;
+        skips.print_summary("images");
+        return skips.exit_code(a->policy);
       };
     });
 

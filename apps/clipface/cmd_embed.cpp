@@ -14,6 +14,7 @@
 #include "clipface/image.hpp"
 #include "clipface/paths.hpp"
 #include "command.hpp"
+#include "inputs.hpp"
 
 namespace clipface::app {
 namespace {
@@ -24,11 +25,12 @@ struct EmbedArgs {
   std::vector<std::string> images;
   std::vector<std::string> texts;
   std::string device = "cpu";
-  std::string precision = "fp32";
+  std::string precision = "auto";
   int threads = 0;
   int batch_size = 32;
   bool json = false;
   bool no_normalize = false;
+  InputPolicy policy;
 };
 
 nlohmann::json rows_json(const Matrix& m) {
@@ -44,13 +46,16 @@ std::string random_warning(const ClipInfo& info) {
          " was built with random weights (--arch); its embeddings and similarities are meaningless";
 }
 
-int run_embed(const EmbedArgs& args) {
+int run_embed(EmbedArgs args) {
   if (args.model.empty() == args.arch.empty()) {
     throw InputError("give exactly one of --model FILE|NAME and --arch ARCHITECTURE");
   }
   if (args.images.empty() && args.texts.empty()) {
     throw InputError("nothing to embed: give --image and/or --text");
   }
+  SkipList skips;
+  const std::vector<std::filesystem::path> files(args.images.begin(), args.images.end());
+  if (args.policy.strict) require_readable_images(files);
   ClipLoadOptions options;
   options.runtime.device = parse_device(args.device);
   options.runtime.precision = parse_precision(args.precision);
@@ -62,7 +67,18 @@ int run_embed(const EmbedArgs& args) {
   const ClipInfo& info = model.info();
 
   std::vector<cv::Mat> images;
-  for (const auto& path : args.images) images.push_back(load_image(path));
+  std::vector<std::string> used;
+  for (const auto& path : args.images) {
+    try {
+      images.push_back(load_image(path));
+      used.push_back(path);
+      skips.use();
+    } catch (const ImageError& e) {
+      skips.skip(path, e.reason(), e.exit_code());
+    }
+  }
+  args.images = used;  // rows below are the images that were read
+  if (images.empty() && args.texts.empty()) return skips.exit_code(args.policy);
   const bool normalize = !args.no_normalize;
   const Matrix image_embeds = model.encode_images(images, ImageResize::center_crop, normalize);
   const Matrix text_embeds = model.encode_texts(args.texts, normalize);
@@ -109,8 +125,10 @@ int run_embed(const EmbedArgs& args) {
     out["text_embeddings"] = rows_json(text_embeds);
     out["cosine"] = rows_json(cosine);
     out["probabilities"] = rows_json(probs);
+    out["skipped"] = skips.json();
     std::cout << out.dump() << "\n";
-    return 0;
+    skips.print_summary("images");
+    return skips.exit_code(args.policy);
   }
 
   if (info.random_weights) {
@@ -121,7 +139,8 @@ int run_embed(const EmbedArgs& args) {
               info.sha256.empty() ? "" : " sha256 ", info.sha256.substr(0, 12).c_str());
   std::printf("%zu image(s), %zu text(s), embeddings %s\n", images.size(), args.texts.size(),
               normalize ? "L2-normalised" : "not normalised");
-  if (cosine.rows == 0 || cosine.cols == 0) return 0;
+  skips.print_summary("images");
+  if (cosine.rows == 0 || cosine.cols == 0) return skips.exit_code(args.policy);
   for (std::size_t t = 0; t < args.texts.size(); ++t)
     std::printf("  [t%zu] %s\n", t + 1, args.texts[t].c_str());
 
@@ -143,7 +162,7 @@ int run_embed(const EmbedArgs& args) {
       ("softmax over texts of logit_scale * cosine (logit_scale " + std::to_string(scale) + ")")
           .c_str(),
       probs);
-  return 0;
+  return skips.exit_code(args.policy);
 }
 
 const bool registered = register_command(
@@ -162,10 +181,14 @@ const bool registered = register_command(
           ->capture_default_str();
       app.add_option("--batch-size", args->batch_size, "images or texts per forward pass")
           ->capture_default_str();
-      app.add_option("--precision", args->precision, "fp32 or bf16")->capture_default_str();
+      app.add_option("--precision", args->precision,
+                     "auto (bf16 where the CPU has native bf16, else fp32), fp32 or bf16")
+          ->capture_default_str()
+          ->check(CLI::IsMember({"auto", "fp32", "bf16"}));
       app.add_flag("--json", args->json, "print embeddings and similarities as JSON");
       app.add_flag("--no-normalize", args->no_normalize,
                    "print raw (not L2-normalised) embeddings");
+      args->policy.add_to(app);
       return [args] { return run_embed(*args); };
     });
 

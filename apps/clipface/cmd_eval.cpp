@@ -1,14 +1,16 @@
-// clipface eval retrieval|grid|openset|verify|scale|prompts DIR, and eval compare PROTOCOL DIR with
-// several --embedder options: the evaluation protocols of docs/evaluation.md. Parsing and printing
-// only.
+// clipface eval retrieval|grid|openset|verify|scale|prompts DIR, eval compare PROTOCOL DIR with
+// several --embedder options, and eval cloak DIR: the evaluation protocols of docs/evaluation.md
+// and docs/cloak.md. Parsing and printing only.
 #include <cstdio>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "clipface/cloak_eval.hpp"
 #include "clipface/errors.hpp"
 #include "clipface/eval/protocols.hpp"
 #include "command.hpp"
+#include "inputs.hpp"
 #include "train_args.hpp"
 
 namespace clipface::app {
@@ -26,7 +28,10 @@ struct EvalArgs {
   std::string crop_style;
   bool flip = false;
   std::string device = "cpu";
+  std::string precision = "auto";
   bool json = false;
+  ClusterOptions cluster;       // eval cluster
+  double calibrate_far = 0.01;  // eval openset
   std::string report;
   std::string output = ".";
   std::uint64_t seed = 0;
@@ -51,7 +56,19 @@ struct EvalArgs {
   std::size_t max_pairs = 0;
   std::string dir;
   std::string protocol;  // compare only
+  InputPolicy policy;
 };
+
+// Each image without an embedding becomes a skip line on stderr (and a `skipped` list in JSON).
+void record_skips(eval::ProtocolOutput& run, SkipList& skips) {
+  nlohmann::json listed = nlohmann::json::array();
+  for (const auto& f : run.failures) {
+    skips.skip(f.image.path.string(), f.reason, f.exit_code);
+    listed.push_back(skip_json(f.image.path.string(), f.reason, f.exit_code));
+  }
+  skips.use(run.images - run.failures.size());
+  run.json["skipped"] = listed;
+}
 
 void add_common(CLI::App& sub, EvalArgs& a, bool several_embedders) {
   sub.add_option("DIR", a.dir, "labelled folder DIR/<person>/* (verify: the LFW image folder)")
@@ -77,7 +94,10 @@ void add_common(CLI::App& sub, EvalArgs& a, bool several_embedders) {
   sub.add_option("--crop-style", a.crop_style, "tight | loose (CLIP embedders)");
   sub.add_flag("--flip", a.flip, "average the embedding of the mirrored crop in (test-time flip)");
   sub.add_option("--device", a.device, "cpu | cuda");
+  sub.add_option("--precision", a.precision, "CLIP: auto (bf16 where native) | fp32 | bf16")
+      ->check(CLI::IsMember({"auto", "fp32", "bf16"}));
   sub.add_option("--max-people", a.max_people, "use only the first N people (sorted by name)");
+  a.policy.add_to(sub);
 }
 
 void add_protocol_options(CLI::App& sub, EvalArgs& a, const std::string& protocol) {
@@ -137,6 +157,20 @@ void add_protocol_options(CLI::App& sub, EvalArgs& a, const std::string& protoco
   if (all || protocol == "scale") {
     sub.add_option("--people", a.people_counts, "people counts to test (default 5 10 20 ... all)");
   }
+  if (all || protocol == "openset") {
+    sub.add_option("--calibrate-far", a.calibrate_far,
+                   "kNN: also report FAR/FRR on held-out probes at the gallery vote calibrated "
+                   "for this FAR (0.01)");
+  }
+  if (all || protocol == "cluster") {
+    sub.add_option("--radius", a.cluster.radius,
+                   "clipface's neighbourhood radius, cosine distance (default: the embedder's "
+                   "vote threshold as a cosine distance)");
+    sub.add_option("--min-faces", a.cluster.min_faces, "faces that make a core face (3)");
+    sub.add_option("--link-radius", a.cluster.link_radius,
+                   "mean cosine distance below which groups join (default: the vote threshold "
+                   "as a cosine distance, whatever the radius)");
+  }
   if (all || protocol == "verify") {
     sub.add_option("--pairs", a.pairs,
                    "LFW pairs file: View 2 pairs.txt or View 1 pairsDevTest.txt");
@@ -178,6 +212,7 @@ eval::ProtocolOptions to_options(const EvalArgs& a, const std::string& embedder,
   o.embedder.crop_style = a.crop_style;
   o.embedder.flip_average = a.flip;
   o.embedder.runtime.device = parse_device(a.device);
+  o.embedder.runtime.precision = parse_precision(a.precision);
   o.embed.detector.kind = a.detector;
   o.embed.detector.model = a.detector_model;
   o.embed.detector.score_threshold = a.score_threshold;
@@ -185,6 +220,7 @@ eval::ProtocolOptions to_options(const EvalArgs& a, const std::string& embedder,
   o.embed.pick = parse_face_pick(a.pick);
   if (!a.cache.empty()) o.embed.cache_dir = a.cache;
   o.embed.use_cache = !a.no_cache;
+  o.embed.strict = a.policy.strict;
   o.seed = a.seed;
   o.report_dir = a.report;
   o.output_dir = a.output;
@@ -208,6 +244,8 @@ eval::ProtocolOptions to_options(const EvalArgs& a, const std::string& embedder,
   o.pairs = a.pairs;
   o.train_pairs = a.train_pairs;
   o.max_pairs = a.max_pairs;
+  o.cluster = a.cluster;
+  o.calibrate_far = a.calibrate_far;
   return o;
 }
 
@@ -216,6 +254,84 @@ std::string folder_name(const std::string& s) {
   for (char c : s)
     out += std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' ? c : '_';
   return out;
+}
+
+// eval cloak: its own options (the cloaks' and the two protocols'); see cloak_eval.hpp.
+struct CloakEvalArgs {
+  std::string dir;
+  std::vector<std::string> methods{"fawkes", "lowkey"};
+  std::string level = "mid";
+  std::vector<std::string> models{"dlib"}, victims{"dlib"};
+  int steps = -1;
+  std::size_t min_images = 5, max_people = 0;
+  std::string targets;
+  double enroll_fraction = 0.5;
+  int jpeg_quality = 75;
+  double blur_sigma = 1.0;
+  std::string output = ".";
+  std::string detector = "yunet", detector_model, cache;
+  bool no_cache = false, json = false;
+  int threads = 0;
+};
+
+void add_cloak_eval(CLI::App& app, const std::shared_ptr<CloakEvalArgs>& a,
+                    const std::shared_ptr<std::string>& active) {
+  CLI::App* sub = app.add_subcommand(
+      "cloak", "do Fawkes/LowKey cloaks hide people? the study's retrieval protocol and Fawkes' "
+               "threat model, per victim model, with a transfer matrix and defences");
+  sub->add_option("DIR", a->dir, "labelled folder DIR/<person>/*")->required();
+  sub->add_option("--methods", a->methods, "fawkes lowkey (both by default)");
+  sub->add_option("--level", a->level, "low | mid | high (mid)");
+  sub->add_option("--models", a->models, "models the cloaks are made on, each alone (dlib)");
+  sub->add_option("--victims", a->victims, "embedders measured (dlib)");
+  sub->add_option("--steps", a->steps, "PGD steps (default: the level's)");
+  sub->add_option("--min-images", a->min_images, "people with this many photos are evaluated (5)");
+  sub->add_option("--max-people", a->max_people, "evaluate only the first N of them");
+  sub->add_option("--targets", a->targets,
+                  "fawkes' candidate targets DIR/<person>/* (default: the people of DIR with "
+                  "fewer photos)");
+  sub->add_option("--enroll-fraction", a->enroll_fraction,
+                  "Fawkes protocol: share of a person's photos enrolled (0.5)");
+  sub->add_option("--jpeg-quality", a->jpeg_quality, "the JPEG defence's quality (75)");
+  sub->add_option("--blur-sigma", a->blur_sigma, "the blur defence's Gaussian sigma, px (1.0)");
+  sub->add_option("--output", a->output, "folder for the CSV files and PNG charts (.)");
+  sub->add_option("--detector", a->detector, "yunet | scrfd");
+  sub->add_option("--detector-model", a->detector_model, "detector model file");
+  sub->add_option("--cache", a->cache, "embedding cache folder of the clean photos");
+  sub->add_flag("--no-cache", a->no_cache, "compute every clean embedding again");
+  sub->add_option("--threads", a->threads, "LibTorch threads (0 = all cores)");
+  sub->add_flag("--json", a->json, "print JSON instead of tables");
+  sub->callback([active] { *active = "cloak"; });
+}
+
+int run_cloak_eval(const CloakEvalArgs& a) {
+  cloak::CloakEvalOptions o;
+  o.methods.clear();
+  for (const auto& m : a.methods) o.methods.push_back(cloak::parse_method(m));
+  o.level = cloak::parse_level(a.level);
+  o.surrogates = a.models;
+  o.victims = a.victims;
+  if (a.steps >= 0) o.steps = a.steps;
+  o.min_images = a.min_images;
+  o.max_people = a.max_people;
+  o.targets = a.targets;
+  o.enroll_fraction = a.enroll_fraction;
+  o.jpeg_quality = a.jpeg_quality;
+  o.blur_sigma = a.blur_sigma;
+  o.output_dir = a.output;
+  o.embed.detector.kind = a.detector;
+  o.embed.detector.model = a.detector_model;
+  if (!a.cache.empty()) o.embed.cache_dir = a.cache;
+  o.embed.use_cache = !a.no_cache;
+  o.runtime.threads = a.threads;
+  const auto out = cloak::run_cloak_eval(a.dir, o);
+  if (a.json) {
+    std::cout << out.json.dump(2) << "\n";
+  } else {
+    std::cout << out.text;
+    for (const auto& f : out.files) std::cout << "wrote " << f.string() << "\n";
+  }
+  return 0;
 }
 
 Runner setup(CLI::App& app) {
@@ -228,8 +344,9 @@ Runner setup(CLI::App& app) {
       {"openset", "open-set deployment: enrolled vs never-seen people, accuracy/FPR/FNR"},
       {"verify", "LFW pair verification (View 1 train/test or View 2 ten folds), AUC, TAR"},
       {"scale", "load time and metrics as the number of people grows"},
-      {"prompts",
-       "prompt template x loss study of the fine-tuned prompt classifier, side by side"}};
+      {"prompts", "prompt template x loss study of the fine-tuned prompt classifier, side by side"},
+      {"cluster",
+       "clustering of unlabelled faces against the truth: clipface, DBSCAN, Chinese Whispers"}};
   for (const auto& [name, description] : protocols) {
     CLI::App* sub = app.add_subcommand(name, description);
     add_common(*sub, *args, false);
@@ -240,25 +357,31 @@ Runner setup(CLI::App& app) {
       app.add_subcommand("compare", "run one protocol for several embedders, side by side");
   compare
       ->add_option("PROTOCOL", args->protocol,
-                   "retrieval | grid | openset | verify | scale | prompts")
+                   "retrieval | grid | openset | verify | scale | prompts | cluster")
       ->required();
   add_common(*compare, *args, true);
   add_protocol_options(*compare, *args, "compare");
   compare->callback([active] { *active = "compare"; });
+  auto cloak_args = std::make_shared<CloakEvalArgs>();
+  add_cloak_eval(app, cloak_args, active);
 
-  return [args, active]() -> int {
+  return [args, active, cloak_args]() -> int {
+    if (*active == "cloak") return run_cloak_eval(*cloak_args);
     const EvalArgs& a = *args;
     if (*active != "compare") {
       if (a.embedders.size() != 1)
         throw InputError("give one --embedder (use 'eval compare' for several)");
-      const auto out = eval::run_protocol(*active, a.dir, to_options(a, a.embedders[0], *active));
+      auto out = eval::run_protocol(*active, a.dir, to_options(a, a.embedders[0], *active));
+      SkipList skips;
+      record_skips(out, skips);
       if (a.json) {
         std::cout << out.json.dump(2) << "\n";
       } else {
         std::cout << out.text;
         if (!out.report.empty()) std::cout << "report: " << out.report.string() << "\n";
       }
-      return 0;
+      skips.print_summary("images");
+      return skips.exit_code(a.policy);
     }
     for (const auto& embedder : a.embedders) {
       eval::check_options(a.protocol, to_options(a, embedder, a.protocol));  // fail before work
@@ -272,6 +395,8 @@ Runner setup(CLI::App& app) {
         options.output_dir = std::filesystem::path(a.output) / folder_name(embedder);
       runs.push_back(eval::run_protocol(a.protocol, a.dir, options));
     }
+    SkipList skips;
+    for (auto& run : runs) record_skips(run, skips);
     if (a.json) {
       nlohmann::json j = {{"protocol", a.protocol}, {"runs", nlohmann::json::array()}};
       for (const auto& run : runs) j["runs"].push_back(run.json);
@@ -280,12 +405,13 @@ Runner setup(CLI::App& app) {
       for (const auto& run : runs) std::cout << "== " << run.embedder << "\n" << run.text << "\n";
       std::cout << "== " << a.protocol << ", side by side\n" << eval::side_by_side(runs);
     }
-    return 0;
+    skips.print_summary("images");
+    return skips.exit_code(a.policy);
   };
 }
 
 const bool registered = register_command(
-    "eval", "evaluate embedders: retrieval, grid, openset, verify, scale, prompts, compare", setup);
+    "eval", "evaluate embedders: retrieval, grid, openset, verify, scale, prompts, compare, cloak", setup);
 
 }  // namespace
 }  // namespace clipface::app

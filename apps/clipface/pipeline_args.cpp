@@ -20,7 +20,9 @@ void PipelineArgs::add_to(CLI::App& app) {
   app.add_option("--crop-style", crop_style, "tight | loose (CLIP and TF.js embedders)")
       ->check(CLI::IsMember({"tight", "loose"}));
   app.add_option("--device", device, "cpu | cuda")->check(CLI::IsMember({"cpu", "cuda"}));
-  app.add_option("--precision", precision, "fp32 | bf16")->check(CLI::IsMember({"fp32", "bf16"}));
+  app.add_option("--precision", precision,
+                 "auto (bf16 where the CPU has native bf16, else fp32) | fp32 | bf16")
+      ->check(CLI::IsMember({"auto", "fp32", "bf16"}));
   app.add_option("--threads", threads, "CPU threads (0 = all cores)");
   app.add_flag("--flip", flip, "also embed the mirrored face and average (test-time flip)");
 }
@@ -49,10 +51,18 @@ PipelineOptions PipelineArgs::options(const std::string& fallback_embedder,
   o.embedder = embedder.empty() ? fallback_embedder : embedder;
   o.embedder_options.crop_style =
       crop_style.empty() && embedder.empty() ? fallback_crop_style : crop_style;
+  // A gallery made with test-time flip names its crop style "<style>+flip": the same space
+  // needs the flip, and the embedder takes the style without it ("dlib-chip" is dlib's default).
+  bool gallery_flip = false;
+  if (const auto plus = o.embedder_options.crop_style.find("+flip"); plus != std::string::npos) {
+    o.embedder_options.crop_style.erase(plus);
+    gallery_flip = true;
+  }
+  if (o.embedder_options.crop_style == "dlib-chip") o.embedder_options.crop_style.clear();
   o.embedder_options.runtime.device = parse_device(device);
   o.embedder_options.runtime.precision = parse_precision(precision);
   o.embedder_options.runtime.threads = threads;
-  o.embedder_options.flip_average = flip;
+  o.embedder_options.flip_average = flip || gallery_flip;
   if (antispoof >= 0) o.analysis.antispoof_threshold = antispoof;
   if (!attributes.empty()) o.analysis.attributes = parse_attributes(attributes);
   return o;

@@ -18,7 +18,7 @@ struct PipelineArgs {
   std::string embedder;  // "" = the command's default (the gallery's model, else dlib)
   std::string crop_style;
   std::string device = "cpu";
-  std::string precision = "fp32";
+  std::string precision = "auto";
   int threads = 0;
   bool flip = false;
   float antispoof = -1;    // < 0: no gate

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <span>
 #include <string>
 #include <vector>
@@ -46,6 +47,16 @@ struct KnnVote {
   int k1 = 3;
   int k2 = 5;
   float threshold = 1.0f;
+  // Calibrated exceptions: a neighbour of one of these people votes when its L2 distance is
+  // within their own threshold instead (clipface calibrate; people whose photos are unusually
+  // alike or varied, or who were mistaken for someone before).
+  std::map<std::string, float> person_thresholds = {};
+
+  float threshold_for(const std::string& person) const {
+    if (person_thresholds.empty()) return threshold;
+    const auto it = person_thresholds.find(person);
+    return it == person_thresholds.end() ? threshold : it->second;
+  }
 };
 
 struct Decision {

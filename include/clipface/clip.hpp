@@ -40,6 +40,33 @@ struct ClipInfo {
   int text_heads = 0;
 };
 
+// How this machine runs CLIP on the CPU, as oneDNN sees it (it reads the CPU's features and honours
+// ONEDNN_MAX_CPU_ISA). The one answer to "which precision does --precision auto pick here, and
+// why".
+enum class KernelSupport {
+  native,       // the CPU's own instructions (AVX-512 BF16, AMX)
+  emulated,     // oneDNN emulates it on AVX-512 core: correct, slower than fp32
+  unavailable,  // no kernels at this ISA (AVX2 and older): a request falls back to fp32
+};
+std::string to_string(KernelSupport support);
+
+struct ClipCpuSupport {
+  std::string onednn_version;  // "2.6.3"
+  std::string isa;        // oneDNN's effective ISA: "avx2", "avx512_core", "avx512_core_bf16", ...
+  std::string isa_limit;  // ONEDNN_MAX_CPU_ISA ("" when unset)
+  KernelSupport bf16 = KernelSupport::unavailable;
+  std::string bf16_reason;                // one line: what makes it native, emulated or unavailable
+  Precision automatic = Precision::fp32;  // what Precision::automatic resolves to on the CPU
+  std::string libtorch_version;
+};
+const ClipCpuSupport& clip_cpu_support();
+
+// The precision a model runs at for `requested` on `device`. `automatic` is bf16 only where it is
+// native; an explicit bf16 that this CPU cannot run becomes fp32 and `warning` (when given) gets
+// one line naming what is missing; otherwise `warning` is left empty. CUDA: auto is fp32, bf16 runs
+// under autocast.
+Precision resolve_precision(Precision requested, Device device, std::string* warning = nullptr);
+
 struct ClipLoadOptions {
   RuntimeOptions runtime;
   std::string activation;  // "" = infer ("quick_gelu" for OpenAI archives, metadata otherwise)

@@ -63,4 +63,9 @@ int pick_face(const std::vector<Face>& faces, cv::Size image_size, FacePick pick
 // Intersection over union of two boxes (0 when either is empty).
 float box_iou(const cv::Rect2f& a, const cv::Rect2f& b);
 
+// The part of `box` inside an image of `size`, as face_recognition reports boxes. Detectors give
+// boxes that reach past the edge for partly visible faces (their landmarks and alignment use the
+// whole box); outputs show the clipped box and keep the detector's as `box_raw`.
+cv::Rect2f clip_box(const cv::Rect2f& box, cv::Size size);
+
 }  // namespace clipface

@@ -20,6 +20,8 @@
 
 namespace clipface {
 
+class ClipModel;  // clip.hpp
+
 // Names the embedding space. A gallery stores it and refuses vectors from another space.
 struct EmbedderInfo {
   std::string name;        // "dlib-resnet-v1", "clip:ViT-B-32", "clip:<file stem>", "mobilefacenet"
@@ -57,6 +59,11 @@ class Embedder {
   Matrix embed(const cv::Mat& image, const std::vector<Face>& faces) const {
     return embed_crops(crops(image, faces));
   }
+
+  // The CLIP model behind a CLIP embedder (nullptr for others), shared so that code that trains
+  // its text tower (the prompt classifier) needs no second copy of the weights: the embedder
+  // only ever runs the image tower, which that training leaves untouched.
+  virtual std::shared_ptr<ClipModel> clip_model() const { return nullptr; }
 };
 
 // spec: "dlib" | "dlib:<folder holding both .dat files>" | "clip:<model file or name under

@@ -7,11 +7,18 @@
 // may enroll at once (writers wait up to busy_timeout, then GalleryError "gallery busy"); a gallery
 // refuses embeddings of another model; removing a person leaves nothing of theirs in the files.
 // SQLite and FAISS stay inside src/gallery.
+//
+// Faces may have no name yet (unlabelled: from photo libraries, or remembered by identify); they
+// are clustered into candidate people and are not searched by identify until someone names
+// them. The index serves labelled faces only. A gallery of an older schema opens read-only as it
+// is and is upgraded in one transaction when opened for writing.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +26,7 @@
 #include "clipface/detect.hpp"    // Face
 #include "clipface/embedder.hpp"  // EmbedderInfo
 #include "clipface/matrix.hpp"
+#include "clipface/quality.hpp"  // FaceQuality
 
 namespace clipface {
 
@@ -52,7 +60,9 @@ struct Enrollment {
   int image_height = 0;
   Face face;
   std::vector<float> embedding;
-  std::string crop_png;  // optional PNG bytes of the aligned crop ("" = none stored)
+  std::string crop_png;                // optional PNG bytes of the aligned crop ("" = none stored)
+  int face_index = 0;                  // position among the image's detections (best score first)
+  std::optional<FaceQuality> quality;  // stored beside the face when given
 };
 
 struct PersonSummary {
@@ -66,11 +76,127 @@ struct PersonSummary {
 // A stored face (without its embedding), e.g. to show or export crops.
 struct FaceRecord {
   std::int64_t id = 0;
-  std::string person;
+  std::string person;  // "" for an unlabelled face
   std::string image_path;
   std::string image_sha256;
   Face face;
   bool has_crop = false;
+  int face_index = 0;
+  std::optional<FaceQuality> quality;
+  std::int64_t cluster = 0;  // the cluster of an unlabelled face; 0 for none (noise, labelled)
+  bool core = false;         // a core face of its cluster (dense neighbourhood)
+  bool stranger = false;     // a known stranger
+};
+
+enum class FaceSet { labelled, unlabelled, all };
+
+// What clustering, calibration and health checks need of each face, with its embedding.
+struct FaceVectors {
+  struct Row {
+    std::int64_t face_id = 0;
+    std::string person;  // "" for unlabelled
+    std::int64_t cluster = 0;
+    bool core = false;
+    bool stranger = false;
+    std::string image_sha256;
+  };
+  std::vector<Row> faces;
+  Matrix vectors;  // one unit row per face
+  // The state they were read in: apply_clustering refuses an update made from an older one.
+  std::int64_t labels_generation = 0;
+};
+
+// A person (by name) or a cluster (written "#12" or "cluster:12"), as commands name them.
+struct FaceGroup {
+  std::string person;
+  std::int64_t cluster = 0;  // > 0 for a cluster
+  bool is_cluster() const { return cluster > 0; }
+  std::string describe() const;  // "person 'Ada'" | "cluster #12"
+  // "#N" / "cluster:N" -> a cluster, anything else a person. InputError for "#" without a number.
+  static FaceGroup parse(const std::string& text);
+};
+
+struct ClusterSummary {
+  std::int64_t id = 0;
+  int faces = 0;
+  int core_faces = 0;
+  std::string proposed;      // the person it looks like, "" when none
+  float proposed_score = 0;  // cosine behind the proposal
+  std::string created;
+};
+
+struct ClusterMember {
+  std::int64_t face_id = 0;
+  // An existing cluster id, or a placeholder < 0 (-1, -2, ...) for a cluster this update makes.
+  std::int64_t cluster = 0;
+  bool core = false;
+};
+struct ClusterProposal {
+  std::int64_t cluster = 0;  // existing id or placeholder
+  std::string person;
+  float score = 0;
+};
+struct ClusteringUpdate {
+  std::int64_t labels_generation = 0;  // FaceVectors::labels_generation it was computed from
+  // true: the memberships below are all there are (a full re-run); clusters left empty go.
+  // false: they are added or changed; every other membership stays.
+  bool replace_all = false;
+  std::vector<ClusterMember> members;
+  std::vector<ClusterProposal> proposals;  // replaces every proposal
+};
+
+struct Negative {
+  std::int64_t face_id = 0;
+  std::string person;  // the face is not this person
+  std::string created;
+};
+
+struct PersonThreshold {
+  std::string person;
+  float threshold = 0;  // L2 distance, as KnnVote::threshold
+  std::string reason;
+};
+
+// A calibration of the Unknown threshold, as stored (clipface/calibration.hpp measures it).
+struct GalleryCalibration {
+  std::int64_t id = 0;
+  std::string created;  // UTC, ISO 8601
+  EmbedderInfo model;   // the embedding space it was measured in (name, checksum, crop style)
+  double target_far = 0;
+  int k1 = 3, k2 = 5;
+  float threshold = 0;
+  double far = 0;        // measured false-accept rate at the threshold (calibration data)
+  double far_upper = 0;  // its 95% upper confidence bound
+  double frr = 0;        // measured false-reject rate (leave-one-out genuine probes)
+  std::int64_t genuine = 0, impostors = 0;  // probes measured
+  std::int64_t generation = 0;              // the gallery's generation when measured
+  std::vector<PersonThreshold> people;
+  std::string report_json;  // probe sources and curve summary
+};
+
+// A re-embedding with another model, in progress or not.
+struct ReembedState {
+  bool active = false;
+  EmbedderInfo target;
+  std::string spec;  // make_embedder() spec it runs with (to resume)
+  std::size_t faces = 0, done = 0, failed = 0;
+  std::int64_t model_generation = 1;  // of the live vectors (bumped by every switch)
+};
+struct ReembedWork {
+  std::int64_t face_id = 0;
+  std::string crop_png;
+  std::string image_path, image_sha256;
+  Face face;
+};
+struct ReembedVector {
+  std::int64_t face_id = 0;
+  std::vector<float> vector;  // empty: could not be re-embedded
+  std::string source;         // how ("stored crop", "source image", ...) or why not
+};
+struct ReembedSwitch {
+  std::size_t faces = 0;    // faces now embedded with the new model
+  std::size_t dropped = 0;  // faces removed because they could not be re-embedded
+  EmbedderInfo from, to;
 };
 
 struct IntegrityReport {
@@ -150,11 +276,88 @@ class Gallery {
   // Saves the index if it changed since it was loaded or saved (write mode; no-op otherwise).
   void flush();
 
+  // ---- Faces without names, clusters, negative examples (gallery_labels.cpp) ----------------
+
+  // Adds faces without a person (Enrollment::person must be empty) in ONE transaction, as known
+  // strangers when asked. Not searched by identify until named. Errors as enroll().
+  std::vector<std::int64_t> add_unlabelled(const EmbedderInfo& model,
+                                           const std::vector<Enrollment>& faces,
+                                           bool strangers = false);
+  FaceVectors face_vectors(FaceSet which) const;
+  std::vector<FaceRecord> face_records(FaceSet which) const;
+  std::size_t labelled_size() const;  // faces with a person (= what the index serves)
+
+  std::vector<ClusterSummary> clusters() const;  // by id
+  // InputError naming the clusters there are when `cluster` is not one of them.
+  std::vector<FaceRecord> cluster_faces(std::int64_t cluster) const;
+  // One transaction. Returns placeholder -> new cluster id. GalleryError when faces or clusters
+  // changed since update.labels_generation (cluster again); InputError for a face that is
+  // labelled or not in the gallery.
+  std::map<std::int64_t, std::int64_t> apply_clustering(const ClusteringUpdate& update);
+
+  // Names a cluster: its faces become `person`'s (created when new), labelled and searched; the
+  // cluster is gone. Returns the number of faces. InputError: no such cluster, empty name.
+  int name_cluster(std::int64_t cluster, const std::string& person);
+  // Moves every face of `from` into `into`: person into person (`from` is deleted, its negatives
+  // follow), cluster into cluster, cluster into person (= naming it). A person cannot go into a
+  // cluster (labels are authoritative). InputError: the same group, a missing one. Returns the
+  // faces moved.
+  int merge(const FaceGroup& from, const FaceGroup& into);
+  // Moves the chosen faces out of `from`: to person `to_person` when given (created when new),
+  // else into a new cluster (its id is returned; 0 otherwise). Faces leaving a person are kept
+  // as negative examples of them. InputError for a face not in `from`, or no faces.
+  std::int64_t split(const FaceGroup& from, const std::vector<std::int64_t>& faces,
+                     const std::string& to_person = "");
+  // Deletes these faces (crops, vectors, quality records, memberships; images left without
+  // faces), vacuums the database and rewrites the index, as remove_person does. InputError for an
+  // unknown face, or when it would leave a person without faces (remove the person instead).
+  // Returns the faces removed.
+  int remove_faces(const std::vector<std::int64_t>& faces);
+  // Records "face is not person". InputError: unknown face or person, or the face is theirs.
+  void add_negative(std::int64_t face_id, const std::string& person);
+  std::vector<Negative> negatives() const;
+
+  // ---- Calibrated thresholds (gallery_calibration.cpp) ----------------------------------------
+
+  // The latest calibration measured in the gallery's current embedding space, if any.
+  std::optional<GalleryCalibration> calibration() const;
+  // Stores it (one transaction); returns its id. InputError when measured in another space.
+  std::int64_t store_calibration(const GalleryCalibration& calibration);
+  // THE vote rule for this gallery: the calibrated one (k1, k2, threshold, per-person
+  // thresholds) when there is a calibration for its current model, else default_vote(model()).
+  // identify, watch and serve start from it; their command-line options override it.
+  KnnVote vote_rule() const;
+
+  // ---- Re-embedding with another model (gallery_reembed.cpp) ----------------------------------
+
+  ReembedState reembed_state() const;
+  // Starts a re-embedding to `target` (or resumes it: same target). The live vectors and the
+  // index stay as they are until switch_model(). GalleryError when one to another model is in
+  // progress; InputError when `target` is the gallery's model, unless `again` (every vector
+  // computed anew with the same model: repairs vectors that came from elsewhere).
+  void begin_reembed(const EmbedderInfo& target, const std::string& spec, bool again = false);
+  // Up to `limit` faces that have no new vector yet, in id order.
+  std::vector<ReembedWork> reembed_pending(std::size_t limit) const;
+  // Stores new vectors in ONE transaction. InputError for a vector of the wrong size or norm.
+  void store_reembedded(const EmbedderInfo& target, const std::vector<ReembedVector>& vectors);
+  // Swaps every live vector for its new one and the gallery's model for the target, in ONE
+  // transaction, then rebuilds the index. GalleryError while faces are pending, or when some
+  // could not be re-embedded unless `drop_failed` (those faces are removed).
+  ReembedSwitch switch_model(bool drop_failed);
+  void cancel_reembed();
+
+ public:
+  struct Impl;  // defined in src/gallery/gallery_impl.hpp; named here for the gallery's own files
+
  private:
-  struct Impl;
   explicit Gallery(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// The int8 kernels clipface's CFIVF index scans with on this CPU: "avx512_vnni", "avx2", or
+// "scalar" (the portable ones, also forced by CLIPFACE_INT8_ISA=scalar). Both give identical
+// results.
+std::string int8_kernels_in_use();
 
 // File names inside a gallery directory.
 inline constexpr const char* kGalleryDbName = "gallery.db";

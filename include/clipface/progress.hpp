@@ -1,5 +1,8 @@
-// A terminal progress bar for long work (enrollment, evaluation, downloads, training).
-// Draws to stderr only when it is a terminal, so JSON on stdout and logs stay clean.
+// Progress of long work (enrollment, evaluation, downloads, training) on stderr, never stdout, so
+// JSON on stdout stays clean. On a terminal: a bar redrawn in place. Otherwise (a log file, CI,
+// nohup): one plain line every few seconds with done/total, rate and ETA, and a last line when the
+// work ends, so a log shows that something is happening and how long it will take (work shorter
+// than one interval prints nothing).
 #pragma once
 
 #include <chrono>
@@ -7,6 +10,18 @@
 #include <string>
 
 namespace clipface {
+
+enum class ProgressOutput {
+  automatic,  // a bar on a terminal, plain lines otherwise
+  bar,        // always the bar (tests)
+  lines,      // always plain lines
+  off,        // nothing (--quiet)
+};
+
+// Process-wide choice (the CLI's --quiet sets off). The interval between plain lines is
+// CLIPFACE_PROGRESS_SECONDS (default 5; 0 = a line for every update).
+void set_progress_output(ProgressOutput output);
+ProgressOutput progress_output();
 
 class ProgressBar {
  public:
@@ -24,15 +39,20 @@ class ProgressBar {
   void set_bytes(bool bytes) { bytes_ = bytes; }
 
  private:
+  enum class Style { none, bar, lines };
   void draw(bool final);
+  std::string amount() const;
+  std::string speed(double rate) const;
 
   std::string label_;
   std::uint64_t total_;
   std::uint64_t done_ = 0;
   std::string status_;
-  bool enabled_;
+  Style style_;
   bool bytes_ = false;
   bool finished_ = false;
+  bool drew_ = false;
+  std::chrono::steady_clock::duration interval_;
   std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point last_draw_;
 };

@@ -15,6 +15,7 @@
 #include "clipface/face_analysis.hpp"
 #include "clipface/gallery.hpp"
 #include "clipface/matrix.hpp"
+#include "clipface/quality.hpp"
 
 namespace clipface {
 
@@ -32,6 +33,7 @@ struct ImageFaces {
   std::vector<Face> faces;             // highest detector score first
   std::vector<cv::Mat> crops;          // aligned crops, one per face
   Matrix embeddings;                   // unit rows, one per face
+  std::vector<FaceQuality> quality;    // one per face
   std::vector<FaceAnalysis> analysis;  // one per face when the pipeline analyses, else empty
 };
 
@@ -65,14 +67,21 @@ std::vector<PersonImages> list_people(const std::filesystem::path& dir);
 
 struct EnrollOptions {
   bool store_crops = true;    // keep the aligned crop PNG beside each face
-  bool skip_enrolled = true;  // images already in the gallery (same content) are skipped
+  bool skip_enrolled = true;  // images already in the gallery (same content) are not added again
   bool progress = true;
+  // All or nothing: every image is looked at before anything is written; when any is skipped,
+  // nothing is written and SkippedInputsError lists them all. Holds the run's faces in memory.
+  bool strict = false;
+  QualityBar quality;  // faces below it are skipped, with the reason
 };
 
+// An image that was not used, and the exit code the CLI gives it (README, "Exit codes").
 struct SkippedImage {
   std::filesystem::path path;
-  // "no face", "2 faces", "already enrolled", "spoof (real 0.12 < 0.50)" or the ImageError message
+  // "no face", "2 faces", "low quality: <why>", "spoof (real score 0.12 < 0.50)", or the
+  // ImageError message
   std::string reason;
+  int exit_code = 2;  // 3: unreadable image (ImageError), 2: bad data (no face, several faces)
 };
 
 struct EnrollReport {
@@ -80,14 +89,59 @@ struct EnrollReport {
   int images = 0;  // images looked at
   int faces = 0;   // faces enrolled
   std::vector<SkippedImage> skipped;
+  // enroll_unlabelled: single faces left out of images whose other faces were added ("face 2:
+  // low quality: ..."); the image itself was used
+  std::vector<SkippedImage> skipped_faces;
+  std::vector<std::filesystem::path> already_enrolled;  // same content already in the gallery
+  bool written = false;                                 // something was committed to the gallery
   double seconds = 0;
 };
 
+// The gallery an enrollment writes to: an open one, or one created for the pipeline's embedder at
+// the first write, so that a call that enrolls nothing leaves no gallery behind.
+class GalleryTarget {
+ public:
+  explicit GalleryTarget(Gallery& gallery) : gallery_(&gallery) {}
+  GalleryTarget(std::filesystem::path dir, GalleryOptions options)
+      : dir_(std::move(dir)), options_(std::move(options)) {}
+
+  const Gallery* existing() const { return gallery_; }  // nullptr until created
+  Gallery& for_writing(const EmbedderInfo& model);      // creates the gallery on first call
+
+ private:
+  Gallery* gallery_ = nullptr;
+  std::unique_ptr<Gallery> created_;
+  std::filesystem::path dir_;
+  GalleryOptions options_;
+};
+
 // Enrolls the images of each person with exactly one face; one transaction per person, so an
-// interrupted run keeps every person it finished and a rerun picks up the rest. With the
-// pipeline's anti-spoofing gate on, a face judged a spoof is skipped, never enrolled.
-EnrollReport enroll_people(Gallery& gallery, const FacePipeline& pipeline,
+// interrupted run keeps every person it finished and a rerun picks up the rest (strict: one
+// transaction for the whole run, and none when an image is skipped). With the pipeline's
+// anti-spoofing gate on, a face judged a spoof is skipped, never enrolled.
+EnrollReport enroll_people(GalleryTarget& target, const FacePipeline& pipeline,
                            const std::vector<PersonImages>& people, const EnrollOptions& options);
+inline EnrollReport enroll_people(Gallery& gallery, const FacePipeline& pipeline,
+                                  const std::vector<PersonImages>& people,
+                                  const EnrollOptions& options) {
+  GalleryTarget target(gallery);
+  return enroll_people(target, pipeline, people, options);
+}
+
+// Every face of every image as an unlabelled face (or a known stranger), for clustering
+// (`clipface add GALLERY --unlabelled DIR`): faces below the quality bar are left out one by one
+// (an image none of whose faces clears it is skipped); one transaction per batch of images, so
+// an interrupted run keeps what it finished and a rerun passes over images already in the
+// gallery (strict: one transaction, none when an image is skipped). EnrollReport::people stays 0.
+EnrollReport enroll_unlabelled(GalleryTarget& target, const FacePipeline& pipeline,
+                               const std::vector<std::filesystem::path>& images,
+                               const EnrollOptions& options, bool strangers = false);
+inline EnrollReport enroll_unlabelled(Gallery& gallery, const FacePipeline& pipeline,
+                                      const std::vector<std::filesystem::path>& images,
+                                      const EnrollOptions& options, bool strangers = false) {
+  GalleryTarget target(gallery);
+  return enroll_unlabelled(target, pipeline, images, options, strangers);
+}
 
 // A face of an image, named. A face the anti-spoofing gate rejects is labelled kSpoof, with no
 // neighbours: it is never named, not even as a near miss.
@@ -96,6 +150,8 @@ struct NamedFace {
   Decision decision;
   std::vector<Neighbor> neighbours;  // nearest first (up to k2)
   cv::Mat crop;
+  FaceQuality quality;
+  std::vector<float> embedding;
   FaceAnalysis analysis;  // empty unless the pipeline analyses
 };
 
@@ -126,6 +182,12 @@ class Recognizer {
   KnnVote rule_;
   FaceNamer namer_;
 };
+
+// Stores the faces an identification met as unlabelled faces (`identify --remember`), with their
+// crops and quality; an image already in the gallery adds nothing. Returns the new face ids.
+std::vector<std::int64_t> remember_faces(Gallery& gallery, const EmbedderInfo& model,
+                                         const Identification& identification,
+                                         const std::string& image_sha256);
 
 // 1:1 comparison of the most prominent face (highest score) of two images.
 struct Verification {

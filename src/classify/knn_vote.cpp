@@ -18,7 +18,7 @@ struct Tally {
 
 // One voting round over the first `limit` neighbours within the threshold. Returns true and fills
 // `decision` when one person has strictly more votes than any other.
-bool vote_round(std::span<const Neighbor> neighbors, std::size_t limit, float threshold,
+bool vote_round(std::span<const Neighbor> neighbors, std::size_t limit, const KnnVote& rule,
                 Decision& decision) {
   // k is small (ten or so): a flat list beats a map and allocates once.
   std::vector<Tally> tallies;
@@ -26,7 +26,7 @@ bool vote_round(std::span<const Neighbor> neighbors, std::size_t limit, float th
   int voters = 0;
   for (std::size_t i = 0; i < neighbors.size() && i < limit; ++i) {
     const Neighbor& n = neighbors[i];
-    if (!(n.l2 <= threshold)) continue;  // NaN never votes
+    if (!(n.l2 <= rule.threshold_for(n.person))) continue;  // NaN never votes
     ++voters;
     auto it = std::find_if(tallies.begin(), tallies.end(),
                            [&](const Tally& t) { return *t.person == n.person; });
@@ -67,6 +67,12 @@ void validate(const KnnVote& rule) {
   if (!(rule.threshold >= 0)) {
     throw InputError("invalid vote: threshold must be >= 0, got " + std::to_string(rule.threshold));
   }
+  for (const auto& [person, threshold] : rule.person_thresholds) {
+    if (!(threshold >= 0)) {
+      throw InputError("invalid vote: threshold of " + person + " must be >= 0, got " +
+                       std::to_string(threshold));
+    }
+  }
 }
 
 Decision decide(const KnnVote& rule, std::span<const Neighbor> nearest_first) {
@@ -76,13 +82,11 @@ Decision decide(const KnnVote& rule, std::span<const Neighbor> nearest_first) {
     decision.score = nearest_first.front().cosine;
   }
   const float unknown_score = decision.score;
-  if (vote_round(nearest_first, static_cast<std::size_t>(std::max(rule.k1, 0)), rule.threshold,
-                 decision)) {
+  if (vote_round(nearest_first, static_cast<std::size_t>(std::max(rule.k1, 0)), rule, decision)) {
     return decision;
   }
   decision.widened = true;
-  if (vote_round(nearest_first, static_cast<std::size_t>(std::max(rule.k2, 0)), rule.threshold,
-                 decision)) {
+  if (vote_round(nearest_first, static_cast<std::size_t>(std::max(rule.k2, 0)), rule, decision)) {
     return decision;
   }
   decision.score = unknown_score;

@@ -70,6 +70,18 @@ onednn::Compute compute_for(Precision precision) {
   return precision == Precision::bf16 ? onednn::Compute::bf16 : onednn::Compute::fp32;
 }
 
+// The options a model runs with: the precision resolved for this machine (a bf16 request that the
+// CPU cannot run warns once per process and becomes fp32).
+RuntimeOptions effective_runtime(RuntimeOptions runtime) {
+  std::string warning;
+  runtime.precision = resolve_precision(runtime.precision, runtime.device, &warning);
+  if (!warning.empty()) {
+    static std::once_flag once;
+    std::call_once(once, [&] { spdlog::warn("{}", warning); });
+  }
+  return runtime;
+}
+
 // Runs a tower's plan, turning oneDNN's errors into ModelErrors.
 torch::Tensor run_plan(PlanCache& plans, const ClipNetImpl& net, Tower tower,
                        const torch::Tensor& input) {
@@ -198,8 +210,8 @@ ClipModel::~ClipModel() = default;
 ClipModel ClipModel::load(const std::string& path_string, const ClipLoadOptions& options) {
   const fs::path path(path_string);
   auto impl = std::make_unique<Impl>();
-  impl->runtime = options.runtime;
   impl->device = clip::prepare_runtime(options.runtime);
+  impl->runtime = clip::effective_runtime(options.runtime);
 
   clip::WeightFile weights = clip::read_weight_file(path);
   clip::ClipConfig config = clip::config_from_state_dict(weights.tensors, path_string);
@@ -217,7 +229,7 @@ ClipModel ClipModel::load(const std::string& path_string, const ClipLoadOptions&
   impl->info.sha256 = sha256_file(path);
   impl->info.format = clip::to_string(weights.format);
   impl->net = net;
-  impl->plans = std::make_shared<clip::PlanCache>(clip::compute_for(options.runtime.precision));
+  impl->plans = std::make_shared<clip::PlanCache>(clip::compute_for(impl->runtime.precision));
   spdlog::info("loaded {} ({}, {} tower, {} from {})", path_string, impl->info.format,
                impl->info.vision, impl->info.activation, reason);
   return ClipModel(std::move(impl));
@@ -229,8 +241,8 @@ ClipModel ClipModel::random(const std::string& architecture, const ClipLoadOptio
   config.activation = options.activation.empty() ? clip::Activation::quick_gelu
                                                  : clip::parse_activation(options.activation);
   auto impl = std::make_unique<Impl>();
-  impl->runtime = options.runtime;
   impl->device = clip::prepare_runtime(options.runtime);
+  impl->runtime = clip::effective_runtime(options.runtime);
   torch::manual_seed(seed);
   clip::ClipNet net = clip::build_clip_net(config);
   net->eval();
@@ -240,7 +252,7 @@ ClipModel ClipModel::random(const std::string& architecture, const ClipLoadOptio
   impl->info.format = "random";
   impl->info.random_weights = true;
   impl->net = net;
-  impl->plans = std::make_shared<clip::PlanCache>(clip::compute_for(options.runtime.precision));
+  impl->plans = std::make_shared<clip::PlanCache>(clip::compute_for(impl->runtime.precision));
   return ClipModel(std::move(impl));
 }
 

@@ -1,5 +1,6 @@
-#include <algorithm>
 #include <opencv2/imgproc.hpp>
+
+#include <algorithm>
 
 #include "clipface/errors.hpp"
 #include "detect/scaled_detector.hpp"
@@ -10,6 +11,15 @@ float box_iou(const cv::Rect2f& a, const cv::Rect2f& b) {
   const float inter = (a & b).area();
   const float uni = a.area() + b.area() - inter;
   return uni > 0 ? inter / uni : 0.0f;
+}
+
+cv::Rect2f clip_box(const cv::Rect2f& box, cv::Size size) {
+  const cv::Rect2f clipped =
+      box & cv::Rect2f(0, 0, static_cast<float>(size.width), static_cast<float>(size.height));
+  // A box wholly outside the image (never from a detector) shrinks to its nearest corner point.
+  if (clipped.width > 0 && clipped.height > 0) return clipped;
+  return {std::clamp(box.x, 0.f, static_cast<float>(size.width)),
+          std::clamp(box.y, 0.f, static_cast<float>(size.height)), 0.f, 0.f};
 }
 
 std::unique_ptr<Detector> make_detector(const DetectorOptions& options) {

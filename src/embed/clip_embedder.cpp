@@ -9,10 +9,12 @@
 namespace clipface::detail {
 namespace {
 
-ClipModel load_model(const std::string& model, bool random_weights, const RuntimeOptions& runtime) {
+std::shared_ptr<ClipModel> load_model(const std::string& model, bool random_weights,
+                                      const RuntimeOptions& runtime) {
   ClipLoadOptions load;
   load.runtime = runtime;
-  return random_weights ? ClipModel::random(model, load) : ClipModel::load(model, load);
+  return std::make_shared<ClipModel>(random_weights ? ClipModel::random(model, load)
+                                                    : ClipModel::load(model, load));
 }
 
 class ClipEmbedder final : public Embedder {
@@ -21,7 +23,7 @@ class ClipEmbedder final : public Embedder {
       : model_(load_model(model, random_weights, options.runtime)),
         style_(parse_crop_style(options.crop_style.empty() ? "loose" : options.crop_style)),
         flip_average_(options.flip_average) {
-    const ClipInfo& clip = model_.info();
+    const ClipInfo& clip = model_->info();
     info_.name = (clip.random_weights ? "clip-random:" : "clip:") + clip.name;
     info_.checksum = clip.sha256;
     info_.crop_style = to_string(style_) + (flip_average_ ? "+flip" : "");
@@ -39,15 +41,17 @@ class ClipEmbedder final : public Embedder {
   Matrix embed_crops(const std::vector<cv::Mat>& crops) const override {
     if (crops.empty()) return Matrix(0, info_.dim);
     // Crops are square already; squash only resizes those of another size.
-    Matrix out = model_.encode_images(crops, ImageResize::squash, /*normalize=*/true);
+    Matrix out = model_->encode_images(crops, ImageResize::squash, /*normalize=*/true);
     if (flip_average_) {
-      out = average_rows(out, model_.encode_images(mirrored(crops), ImageResize::squash, true));
+      out = average_rows(out, model_->encode_images(mirrored(crops), ImageResize::squash, true));
     }
     return out;
   }
 
+  std::shared_ptr<ClipModel> clip_model() const override { return model_; }
+
  private:
-  ClipModel model_;
+  std::shared_ptr<ClipModel> model_;
   CropStyle style_;
   bool flip_average_;
   EmbedderInfo info_;

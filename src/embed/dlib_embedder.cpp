@@ -1,14 +1,15 @@
-// dlib's face recognition ResNet with its own 5-point landmarks and 150 px chips, as the
-// face_recognition library runs it (face_encodings with num_jitters=1, model="small"). The only
-// file that sees dlib's DNN templates: they take long to compile.
+// dlib's face recognition ResNet with its own 5-point landmarks and 150 px chips (dlib_chip.hpp),
+// as the face_recognition library runs it (face_encodings with num_jitters=1, model="small"). One
+// of the two files that see dlib's DNN templates (they take long to compile); the other is the
+// cloaking stage's weight reader.
 #include <dlib/dnn.h>
-#include <dlib/image_processing.h>
 #include <dlib/opencv.h>
 
 #include <mutex>
 #include <opencv2/imgproc.hpp>
 
 #include "clipface/errors.hpp"
+#include "embed/dlib_chip.hpp"
 #include "embed/dlib_network.hpp"
 #include "embed/embedders.hpp"
 
@@ -17,53 +18,17 @@ namespace {
 
 using anet_type = DlibFaceNet;
 
-constexpr int kChipSize = 150;         // the network's input
-constexpr double kChipPadding = 0.25;  // face_recognition / dlib's compute_face_descriptor default
+constexpr int kChipSize = kDlibChipSize;
 constexpr int kBatch = 16;
-
-// dlib's 5-point predictor was trained on dlib's own (HOG / MMOD) boxes, which are square and sit
-// lower than YuNet's. Fitted on 294 faces (LFW, Yale, face_recognition_examples) where both found
-// the face: HOG side = 0.965 sqrt(w h) (+-10%), centre shifted down by 0.118 sqrt(w h) (+-8%).
-dlib::rectangle dlib_box(const cv::Rect2f& box) {
-  const double s = std::sqrt(static_cast<double>(box.width) * box.height);
-  const double side = 0.965 * s;
-  const double cx = box.x + box.width / 2.0;
-  const double cy = box.y + box.height / 2.0 + 0.118 * s;
-  return dlib::rectangle(std::lround(cx - side / 2), std::lround(cy - side / 2),
-                         std::lround(cx + side / 2) - 1, std::lround(cy + side / 2) - 1);
-}
-
-cv::Mat to_bgr(const cv::Mat& image, const char* what) {
-  if (image.empty()) throw InputError(std::string(what) + ": empty image");
-  if (image.depth() != CV_8U) throw InputError(std::string(what) + ": expected an 8-bit image");
-  cv::Mat bgr;
-  switch (image.channels()) {
-    case 3:
-      return image;
-    case 1:
-      cv::cvtColor(image, bgr, cv::COLOR_GRAY2BGR);
-      return bgr;
-    case 4:
-      cv::cvtColor(image, bgr, cv::COLOR_BGRA2BGR);
-      return bgr;
-    default:
-      throw InputError(std::string(what) + ": expected 1, 3 or 4 channels");
-  }
-}
 
 class DlibEmbedder final : public Embedder {
  public:
   DlibEmbedder(const std::filesystem::path& predictor_path,
                const std::filesystem::path& resnet_path, const EmbedderOptions& options)
-      : flip_average_(options.flip_average) {
+      : flip_average_(options.flip_average), chipper_(predictor_path) {
     if (!options.crop_style.empty() && options.crop_style != "dlib-chip") {
       throw InputError("the dlib embedder uses its own chip; crop style '" + options.crop_style +
                        "' does not apply");
-    }
-    load(predictor_path, predictor_);
-    if (predictor_.num_parts() != 5) {
-      throw ModelError("not a 5-point shape predictor (" + std::to_string(predictor_.num_parts()) +
-                       " parts): " + predictor_path.string());
     }
     load(resnet_path, net_);
     info_.name = "dlib-resnet-v1";
@@ -77,20 +42,7 @@ class DlibEmbedder final : public Embedder {
   const EmbedderInfo& info() const override { return info_; }
 
   std::vector<cv::Mat> crops(const cv::Mat& image, const std::vector<Face>& faces) const override {
-    const cv::Mat bgr = to_bgr(image, "dlib embedder");
-    dlib::cv_image<dlib::bgr_pixel> view(bgr);
-    std::vector<cv::Mat> chips;
-    chips.reserve(faces.size());
-    for (const Face& face : faces) {
-      const dlib::full_object_detection shape = predictor_(view, dlib_box(face.box));
-      dlib::matrix<dlib::rgb_pixel> chip;
-      dlib::extract_image_chip(view, dlib::get_face_chip_details(shape, kChipSize, kChipPadding),
-                               chip);
-      cv::Mat out;
-      cv::cvtColor(dlib::toMat(chip), out, cv::COLOR_RGB2BGR);
-      chips.push_back(out);
-    }
-    return chips;
+    return chipper_.chips(image, faces);
   }
 
   Matrix embed_crops(const std::vector<cv::Mat>& crops) const override {
@@ -146,7 +98,7 @@ class DlibEmbedder final : public Embedder {
 
   bool flip_average_;
   EmbedderInfo info_;
-  dlib::shape_predictor predictor_;
+  DlibChipper chipper_;
   mutable anet_type net_;
   mutable std::mutex mutex_;
 };

@@ -39,6 +39,20 @@ Matrix average_rows(const Matrix& a, const Matrix& b) {
   return sum;
 }
 
+std::pair<std::filesystem::path, std::filesystem::path> dlib_model_files(
+    const std::string& folder) {
+  const std::string predictor = "shape_predictor_5_face_landmarks.dat";
+  const std::string resnet = "dlib_face_recognition_resnet_model_v1.dat";
+  if (folder.empty()) return {find_model_file(predictor), find_model_file(resnet)};
+  const std::filesystem::path dir(folder);
+  for (const auto& name : {predictor, resnet}) {
+    if (!std::filesystem::is_regular_file(dir / name)) {
+      throw ModelError("model file not found: " + (dir / name).string());
+    }
+  }
+  return {dir / predictor, dir / resnet};
+}
+
 }  // namespace detail
 
 std::unique_ptr<Embedder> make_embedder(const std::string& spec, const EmbedderOptions& options) {
@@ -46,19 +60,8 @@ std::unique_ptr<Embedder> make_embedder(const std::string& spec, const EmbedderO
   const std::string kind = spec.substr(0, colon);
   const std::string argument = colon == std::string::npos ? "" : spec.substr(colon + 1);
   if (kind == "dlib") {
-    const std::string predictor = "shape_predictor_5_face_landmarks.dat";
-    const std::string resnet = "dlib_face_recognition_resnet_model_v1.dat";
-    if (argument.empty()) {
-      return detail::make_dlib_embedder(find_model_file(predictor), find_model_file(resnet),
-                                        options);
-    }
-    const std::filesystem::path folder(argument);
-    for (const auto& name : {predictor, resnet}) {
-      if (!std::filesystem::is_regular_file(folder / name)) {
-        throw ModelError("model file not found: " + (folder / name).string());
-      }
-    }
-    return detail::make_dlib_embedder(folder / predictor, folder / resnet, options);
+    const auto [predictor, resnet] = detail::dlib_model_files(argument);
+    return detail::make_dlib_embedder(predictor, resnet, options);
   }
   if ((kind == "clip" || kind == "clip-random") && argument.empty()) {
     throw InputError("embedder '" + spec + "' names no model (e.g. " + kind + ":ViT-B-32)");

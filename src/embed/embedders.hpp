@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "clipface/embedder.hpp"
@@ -15,6 +16,10 @@ namespace clipface::detail {
 std::unique_ptr<Embedder> make_dlib_embedder(const std::filesystem::path& shape_predictor,
                                              const std::filesystem::path& resnet,
                                              const EmbedderOptions& options);
+
+// The shape predictor and ResNet files of "dlib" (found with find_model_file) or of
+// "dlib:<folder>"; ModelError naming a missing file.
+std::pair<std::filesystem::path, std::filesystem::path> dlib_model_files(const std::string& folder);
 
 // `model` is a weight file (load) or, with random_weights, an architecture name.
 std::unique_ptr<Embedder> make_clip_embedder(const std::string& model, bool random_weights,

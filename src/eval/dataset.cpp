@@ -148,6 +148,7 @@ EmbeddedSet embed_images(const std::vector<LabelledImage>& images, const Embedde
 
   std::vector<Record> records(images.size());
   std::vector<std::string> failure(images.size());
+  std::vector<int> failure_code(images.size(), InputError("").exit_code());
   std::vector<std::string> hashes(images.size());
 
   // Pending work: crops waiting for one batched embed_crops call.
@@ -215,9 +216,10 @@ EmbeddedSet embed_images(const std::vector<LabelledImage>& images, const Embedde
         if (pending.size() >= kBatch) flush();
       }
     } catch (const ImageError& e) {
-      failure[i] = e.what();
+      failure[i] = e.reason();
+      failure_code[i] = e.exit_code();
     } catch (const InputError& e) {  // unreadable file (checksum)
-      failure[i] = e.what();
+      failure[i] = e.reason();
     }
     bar.advance();
   }
@@ -230,7 +232,7 @@ EmbeddedSet embed_images(const std::vector<LabelledImage>& images, const Embedde
   std::size_t row = 0;
   for (std::size_t i = 0; i < images.size(); ++i) {
     if (!failure[i].empty()) {
-      set.failures.push_back({images[i], failure[i]});
+      set.failures.push_back({images[i], failure[i], failure_code[i]});
       continue;
     }
     std::copy(records[i].embedding.begin(), records[i].embedding.end(),
@@ -243,6 +245,13 @@ EmbeddedSet embed_images(const std::vector<LabelledImage>& images, const Embedde
   }
   if (!set.failures.empty()) {
     spdlog::debug("{} of {} images have no embedding", set.failures.size(), images.size());
+  }
+  if (settings.strict && !set.failures.empty()) {
+    std::vector<SkippedInputsError::Input> skipped;
+    for (const auto& f : set.failures) {
+      skipped.push_back({f.image.path.string(), f.reason, f.exit_code});
+    }
+    throw SkippedInputsError(std::move(skipped), images.size());
   }
   return set;
 }

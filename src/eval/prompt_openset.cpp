@@ -49,6 +49,13 @@ void require_clip_spec(const std::string& spec, const std::string& who) {
   }
 }
 
+std::shared_ptr<ClipModel> clip_model_for(const std::string& spec, const Embedder& embedder,
+                                          const RuntimeOptions& runtime) {
+  require_clip_spec(spec);
+  if (auto shared = embedder.clip_model()) return shared;
+  return std::make_shared<ClipModel>(load_clip_model(spec, embedder.info(), runtime));
+}
+
 ClipModel load_clip_model(const std::string& spec, const EmbedderInfo& embedder,
                           const RuntimeOptions& runtime) {
   require_clip_spec(spec);

@@ -9,7 +9,9 @@
 #include <optional>
 #include <set>
 
+#include "clipface/calibration.hpp"
 #include "clipface/errors.hpp"
+#include "clipface/eval/clustering.hpp"
 #include "clipface/eval/neighbours.hpp"
 #include "clipface/eval/openset.hpp"
 #include "clipface/eval/prompt_openset.hpp"
@@ -54,6 +56,16 @@ std::vector<LabelledImage> labelled(const fs::path& dir, std::size_t max_people)
     }
   }
   return out;
+}
+
+// Every protocol's embedding step: records the images without an embedding in `out` for the CLI.
+EmbeddedSet embed_for(const std::vector<LabelledImage>& images, const Embedder& embedder,
+                      const Detector& detector, const ProtocolOptions& options,
+                      ProtocolOutput& out) {
+  EmbeddedSet set = embed_images(images, embedder, detector, options.embed);
+  out.failures.insert(out.failures.end(), set.failures.begin(), set.failures.end());
+  out.images += set.attempted();
+  return set;
 }
 
 std::string failures_text(const EmbeddedSet& set) {
@@ -318,8 +330,7 @@ KnnVote with_overrides(KnnVote rule, const ProtocolOptions& options) {
 ProtocolOutput run_retrieval(const fs::path& dir, const ProtocolOptions& options,
                              const Embedder& embedder, const Detector& detector) {
   ProtocolOutput out;
-  const auto set =
-      embed_images(labelled(dir, options.max_people), embedder, detector, options.embed);
+  const auto set = embed_for(labelled(dir, options.max_people), embedder, detector, options, out);
   std::vector<std::string> names;
   const auto labels = set.label_ids(&names);
   const auto r = evaluate_retrieval(set.embeddings, labels);
@@ -380,8 +391,7 @@ ProtocolOutput run_retrieval(const fs::path& dir, const ProtocolOptions& options
 ProtocolOutput run_grid(const fs::path& dir, const ProtocolOptions& options,
                         const Embedder& embedder, const Detector& detector) {
   ProtocolOutput out;
-  const auto set =
-      embed_images(labelled(dir, options.max_people), embedder, detector, options.embed);
+  const auto set = embed_for(labelled(dir, options.max_people), embedder, detector, options, out);
   std::vector<std::string> names;
   const auto labels = set.label_ids(&names);
   const Split split =
@@ -600,6 +610,74 @@ Enrolment enrol_prompts(ClipModel& model, const EmbeddedSet& set, const std::vec
   return e;
 }
 
+// The gallery vote calibrated (clipface calibrate's way) on the enrolled faces and the strangers
+// of half of the never-enrolled people, then scored on probes that took no part: the genuine
+// probes and the other half's faces.
+struct CalibratedPoint {
+  nlohmann::json json;
+  std::string text;
+};
+CalibratedPoint calibrated_point(const EmbeddedSet& set, const std::vector<int>& labels,
+                                 const std::vector<std::string>& names, const OpenSetSplit& split,
+                                 const ProtocolOptions& options) {
+  CalibrationData data;
+  data.labelled = select_rows(set.embeddings, split.enrolled);
+  for (std::size_t r : split.enrolled) {
+    data.people.push_back(names[static_cast<std::size_t>(labels[r])]);
+    data.images.push_back(set.images[r].path.string());
+  }
+  std::vector<int> strangers;
+  for (std::size_t r : split.impostor) strangers.push_back(labels[r]);
+  std::sort(strangers.begin(), strangers.end());
+  strangers.erase(std::unique(strangers.begin(), strangers.end()), strangers.end());
+  SeededRandom random(options.seed + 17);
+  random.shuffle(strangers);
+  const std::set<int> calibrating(strangers.begin(), strangers.begin() + strangers.size() / 2);
+  std::vector<std::size_t> calibration_rows, held_out_rows;
+  for (std::size_t r : split.impostor) {
+    (calibrating.count(labels[r]) ? calibration_rows : held_out_rows).push_back(r);
+  }
+  data.strangers = select_rows(set.embeddings, calibration_rows);
+  data.stranger_sources.assign(calibration_rows.size(), "never-enrolled people");
+  CalibratedPoint out;
+  CalibrationOptions o;
+  o.target_far = options.calibrate_far;
+  o.seed = options.seed;
+  CalibrationResult c;
+  try {
+    c = calibrate(data, o, with_overrides(default_vote(set.info), options));
+  } catch (const InputError& e) {
+    out.text = "calibrated point: not measured (" + std::string(e.what()) + ")";
+    out.json = {{"target_far", o.target_far}, {"error", e.what()}};
+    return out;
+  }
+  std::vector<std::size_t> probe_rows = split.genuine;
+  probe_rows.insert(probe_rows.end(), held_out_rows.begin(), held_out_rows.end());
+  std::vector<std::string> truth;
+  for (std::size_t r : split.genuine) truth.push_back(names[static_cast<std::size_t>(labels[r])]);
+  truth.resize(probe_rows.size());
+  const RateAt held = held_out_rates(data, select_rows(set.embeddings, probe_rows), truth, c.rule);
+  out.json = {
+      {"target_far", o.target_far},
+      {"rule", {{"k1", c.rule.k1}, {"k2", c.rule.k2}, {"threshold", c.rule.threshold}}},
+      {"person_thresholds", c.rule.person_thresholds.size()},
+      {"calibration",
+       {{"far", c.far}, {"frr", c.frr}, {"impostors", c.impostors}, {"genuine", c.genuine}}},
+      {"held_out",
+       {{"far", held.far},
+        {"frr", held.frr},
+        {"impostors", held.impostors},
+        {"genuine", held.genuine}}}};
+  out.text = "calibrated point (gallery vote k1=" + std::to_string(c.rule.k1) +
+             " k2=" + std::to_string(c.rule.k2) + ", threshold " + fixed(c.rule.threshold, 3) +
+             " for FAR " + general(o.target_far) + ", set on the enrolled faces and " +
+             std::to_string(calibration_rows.size()) + " faces of half the strangers): FAR " +
+             pct(held.far) + " on " + std::to_string(held.impostors) +
+             " held-out impostor probes, FRR " + pct(held.frr) + " on " +
+             std::to_string(held.genuine) + " genuine probes";
+  return out;
+}
+
 std::string at_threshold_text(const OpenSetPoint& at) {
   return "accuracy " + pct(at.accuracy) + ", FPR " + pct(at.fpr) + ", FNR " + pct(at.fnr) +
          " (misidentified " + std::to_string(at.genuine_misidentified) + " = " +
@@ -624,14 +702,13 @@ void draw_training_curve(const std::vector<finetune::EpochStats>& epochs, report
 ProtocolOutput run_openset(const fs::path& dir, const ProtocolOptions& options,
                            const Embedder& embedder, const Detector& detector) {
   ProtocolOutput out;
-  // Loaded before embedding, so a spec that does not match the embedder fails before the work.
-  std::optional<ClipModel> model;
+  // Before embedding, so a spec that does not match the embedder fails before the work; shared
+  // with a CLIP embedder (one copy of the weights).
+  std::shared_ptr<ClipModel> model;
   if (options.classifier == "prompts") {
-    model.emplace(
-        load_clip_model(options.embedder_spec, embedder.info(), options.embedder.runtime));
+    model = clip_model_for(options.embedder_spec, embedder, options.embedder.runtime);
   }
-  const auto set =
-      embed_images(labelled(dir, options.max_people), embedder, detector, options.embed);
+  const auto set = embed_for(labelled(dir, options.max_people), embedder, detector, options, out);
   std::vector<std::string> names;
   const auto labels = set.label_ids(&names);
   const Enrolment enrolment = model ? enrol_prompts(*model, set, labels, names, options)
@@ -664,6 +741,16 @@ ProtocolOutput run_openset(const fs::path& dir, const ProtocolOptions& options,
               {"curve", curve_json},
               {"dataset", dataset_json(set)}};
   out.json.update(enrolment.json);
+  std::string calibrated;
+  if (!model) {
+    const CalibratedPoint point = calibrated_point(set, labels, names, split, options);
+    out.json["calibrated"] = point.json;
+    calibrated = point.text + "\n";
+    if (point.json.contains("held_out")) {
+      out.summary.push_back({"FAR@calibrated", pct(point.json["held_out"]["far"].get<double>())});
+      out.summary.push_back({"FRR@calibrated", pct(point.json["held_out"]["frr"].get<double>())});
+    }
+  }
   std::vector<std::vector<std::string>> rows;
   for (std::size_t i = 0; i < curve.size(); ++i) {
     const auto& p = curve[i];
@@ -682,11 +769,13 @@ ProtocolOutput run_openset(const fs::path& dir, const ProtocolOptions& options,
              "definitions: " + kOpenSetDefinitions + "\nat threshold " +
              fixed(options.confidence_threshold, 2) + ": " + at_threshold_text(at) +
              "\nmost accurate threshold: " + fixed(curve[best].threshold, 2) + " (accuracy " +
-             pct(curve[best].accuracy) + ")\n" +
+             pct(curve[best].accuracy) + ")\n" + calibrated +
              format_table({"threshold", "accuracy", "FPR", "FNR", "misidentified"}, rows);
+  const auto calibrated_summary = out.summary;
   out.summary = {{"accuracy@" + fixed(options.confidence_threshold, 2), pct(at.accuracy)},
                  {"FPR@" + fixed(options.confidence_threshold, 2), pct(at.fpr)},
                  {"FNR@" + fixed(options.confidence_threshold, 2), pct(at.fnr)}};
+  out.summary.insert(out.summary.end(), calibrated_summary.begin(), calibrated_summary.end());
   out.summary.insert(out.summary.end(), enrolment.summary.begin(), enrolment.summary.end());
   out.summary.push_back({"face found", pct(set.detection_rate())});
   if (!options.report_dir.empty()) {
@@ -759,16 +848,15 @@ ProtocolOutput run_prompts(const fs::path& dir, const ProtocolOptions& options,
                            const Embedder& embedder, const Detector& detector) {
   ProtocolOutput out;
   const auto variants = prompt_variants(options);
-  ClipModel model =
-      load_clip_model(options.embedder_spec, embedder.info(), options.embedder.runtime);
-  const auto set =
-      embed_images(labelled(dir, options.max_people), embedder, detector, options.embed);
+  const std::shared_ptr<ClipModel> model =
+      clip_model_for(options.embedder_spec, embedder, options.embedder.runtime);
+  const auto set = embed_for(labelled(dir, options.max_people), embedder, detector, options, out);
   std::vector<std::string> names;
   const auto labels = set.label_ids(&names);
   const OpenSetSplit split = prompt_split(labels, options);
   const PromptData data = prompt_data(set.embeddings, labels, names, split, set.info, options.seed,
                                       options.validation_fraction);
-  const auto study = finetune::run_study(model, data.training, data.fit, variants, &data.probes,
+  const auto study = finetune::run_study(*model, data.training, data.fit, variants, &data.probes,
                                          options.confidence_threshold);
   const std::string at = "@" + fixed(options.confidence_threshold, 2);
   nlohmann::json rows_json = nlohmann::json::array();
@@ -869,7 +957,7 @@ ProtocolOutput run_verify(const fs::path& dir, const ProtocolOptions& options,
   }
   std::vector<LabelledImage> images;
   for (const auto& [path, person] : unique) images.push_back({path, person});
-  const auto set = embed_images(images, embedder, detector, options.embed);
+  const auto set = embed_for(images, embedder, detector, options, out);
   std::map<fs::path, std::size_t> row_of;
   for (std::size_t r = 0; r < set.images.size(); ++r) row_of[set.images[r].path] = r;
   auto scores_of = [&](const PairsFile& file) {
@@ -953,8 +1041,7 @@ ProtocolOutput run_verify(const fs::path& dir, const ProtocolOptions& options,
 ProtocolOutput run_scale(const fs::path& dir, const ProtocolOptions& options,
                          const Embedder& embedder, const Detector& detector) {
   ProtocolOutput out;
-  const auto set =
-      embed_images(labelled(dir, options.max_people), embedder, detector, options.embed);
+  const auto set = embed_for(labelled(dir, options.max_people), embedder, detector, options, out);
   const KnnVote rule = with_overrides(default_vote(set.info), options);
   std::vector<std::string> names;
   set.label_ids(&names);
@@ -1017,11 +1104,110 @@ ProtocolOutput run_scale(const fs::path& dir, const ProtocolOptions& options,
   return out;
 }
 
+std::vector<std::string> cluster_row(const ClusterScores& s) {
+  return {s.method,           fixed(s.radius, 4),        std::to_string(s.clusters),
+          pct(s.noise_share), fixed(s.pair_precision),   fixed(s.pair_recall),
+          fixed(s.pair_f1),   fixed(s.bcubed_precision), fixed(s.bcubed_recall),
+          fixed(s.bcubed_f1), fixed(s.seconds, 2)};
+}
+
+nlohmann::json to_json(const ClusterScores& s) {
+  return {
+      {"method", s.method},
+      {"radius", s.radius},
+      {"faces", s.faces},
+      {"people", s.people},
+      {"people_clusterable", s.people_clusterable},
+      {"clusters", s.clusters},
+      {"noise", s.noise},
+      {"noise_share", s.noise_share},
+      {"pairwise", {{"precision", s.pair_precision}, {"recall", s.pair_recall}, {"f1", s.pair_f1}}},
+      {"bcubed",
+       {{"precision", s.bcubed_precision}, {"recall", s.bcubed_recall}, {"f1", s.bcubed_f1}}},
+      {"seconds", s.seconds}};
+}
+
+ProtocolOutput run_cluster(const fs::path& dir, const ProtocolOptions& options,
+                           const Embedder& embedder, const Detector& detector) {
+  ProtocolOutput out;
+  const auto set =
+      embed_images(labelled(dir, options.max_people), embedder, detector, options.embed);
+  if (set.size() == 0) throw InputError("eval cluster: no face found in " + dir.string());
+  ClusterOptions ours = options.cluster;
+  const float same_person = cluster_radius_for(with_overrides(default_vote(set.info), options));
+  if (ours.radius <= 0) ours.radius = same_person;
+  if (ours.link_radius <= 0) ours.link_radius = same_person;
+  const bool dlib = set.info.name.rfind("dlib", 0) == 0;
+  const auto truth = set.label_ids();
+  const ClusterComparison c = compare_clusterings(set.embeddings, truth, ours, dlib);
+  const std::vector<std::string> header = {"method",   "radius",    "clusters", "noise",
+                                           "pair P",   "pair R",    "pair F1",  "BCubed P",
+                                           "BCubed R", "BCubed F1", "seconds"};
+  std::vector<std::vector<std::string>> runs, matched, sweep;
+  nlohmann::json runs_json = nlohmann::json::array(), sweep_json = nlohmann::json::array(),
+                 matched_json = nlohmann::json::array();
+  for (const auto& s : c.runs) runs.push_back(cluster_row(s)), runs_json.push_back(to_json(s));
+  for (const auto& s : c.matched) {
+    matched.push_back(cluster_row(s));
+    matched.back()[10] = "-";
+    matched_json.push_back(to_json(s));
+  }
+  for (const auto& s : c.sweep) sweep.push_back(cluster_row(s)), sweep_json.push_back(to_json(s));
+  const ClusterScores& first = c.runs[0];
+  out.text = failures_text(set) + "faces: " + std::to_string(first.faces) + " of " +
+             std::to_string(first.people) + " people (" + std::to_string(first.people_clusterable) +
+             " with at least " + std::to_string(ours.min_faces) + " faces); clipface: radius " +
+             fixed(ours.radius, 4) + ", link radius " + fixed(ours.link_radius, 4) +
+             ", min faces " + std::to_string(ours.min_faces) + "\n\n" +
+             "Each method at its defaults:\n" + format_table(header, runs) +
+             "\nThe peers at clipface's noise share under the same rule (interpolated over "
+             "their radius sweep):\n" +
+             format_table(header, matched) + "\nRadius sweep:\n" + format_table(header, sweep);
+  out.json = {
+      {"runs", runs_json},
+      {"matched", matched_json},
+      {"sweep", sweep_json},
+      {"clipface",
+       {{"radius", ours.radius}, {"link_radius", ours.link_radius}, {"min_faces", ours.min_faces}}},
+      {"dataset", dataset_json(set)}};
+  out.summary = {{"BCubed F1", fixed(first.bcubed_f1)},
+                 {"pairwise F1", fixed(first.pair_f1)},
+                 {"noise", pct(first.noise_share)},
+                 {"clusters", std::to_string(first.clusters)}};
+  if (!options.report_dir.empty()) {
+    make_report_dir(options.report_dir);
+    report::HtmlPage page("Clustering: " + dir.filename().string());
+    begin_report(page, random_weights_warning(set.info), set.info, out.text);
+    std::map<std::string, report::Series> curves;
+    for (const auto& s : c.sweep) {
+      auto& series = curves[s.method];
+      series.name = s.method;
+      series.x.push_back(s.noise_share);
+      series.y.push_back(s.bcubed_f1);
+    }
+    report::LinePlot plot{"BCubed F1 against the share of faces left as noise",
+                          "noise share",
+                          "BCubed F1",
+                          {},
+                          false,
+                          false,
+                          false,
+                          true};
+    for (auto& [name, series] : curves) plot.series.push_back(series);
+    report::draw(plot, options.report_dir / "cluster_f1_noise.png");
+    page.heading("Plots");
+    page.image("cluster_f1_noise.png",
+               "each method swept over its radius; higher is better at the same noise share");
+    out.report = finish_report(page, options.report_dir);
+  }
+  return out;
+}
+
 }  // namespace
 
 const std::vector<std::string>& protocol_names() {
-  static const std::vector<std::string> names = {"retrieval", "grid",  "openset",
-                                                 "verify",    "scale", "prompts"};
+  static const std::vector<std::string> names = {"retrieval", "grid",    "openset", "verify",
+                                                 "scale",     "prompts", "cluster"};
   return names;
 }
 
@@ -1074,6 +1260,8 @@ ProtocolOutput run_protocol(const std::string& protocol, const fs::path& dir,
     out = run_verify(dir, options, embedder, detector);
   else if (protocol == "scale")
     out = run_scale(dir, options, embedder, detector);
+  else if (protocol == "cluster")
+    out = run_cluster(dir, options, embedder, detector);
   else
     out = run_prompts(dir, options, embedder, detector);
   const EmbedderInfo& info = embedder.info();

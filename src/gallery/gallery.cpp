@@ -8,13 +8,14 @@
 #include <cmath>
 #include <cstring>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <random>
 #include <set>
 #include <sstream>
 
 #include "clipface/errors.hpp"
+#include "gallery/face_rows.hpp"
 #include "gallery/gallery_impl.hpp"
+#include "gallery/schema.hpp"
 #include "gallery/sqlite.hpp"
 #include "gallery/vector_index.hpp"
 
@@ -22,15 +23,17 @@ namespace clipface {
 namespace fs = std::filesystem;
 using gallery_detail::Database;
 using gallery_detail::IndexStamp;
+using gallery_detail::kUnitTolerance;
 using gallery_detail::Statement;
 using gallery_detail::Transaction;
+using gallery_detail::vector_norm;
 using gallery_detail::VectorIndex;
 
 namespace {
 
-constexpr int kSchemaVersion = 1;
+using gallery_detail::kSchemaVersion;
+constexpr int kBaseSchemaVersion = 1;  // what kSchema creates; migrations (schema.hpp) do the rest
 constexpr const char* kFormat = "clipface-gallery";
-constexpr float kUnitTolerance = 1e-3f;  // |norm - 1| allowed for stored and enrolled vectors
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -106,32 +109,6 @@ void remove_dead_temporaries(const fs::path& dir) {
   }
 }
 
-std::string landmarks_json(const Face& face) {
-  nlohmann::json points = nlohmann::json::array();
-  for (const auto& p : face.landmarks) points.push_back({p.x, p.y});
-  return points.dump();
-}
-
-void parse_landmarks(const std::string& text, Face& face) {
-  const auto points = nlohmann::json::parse(text, nullptr, false);
-  if (!points.is_array() || points.size() != face.landmarks.size()) return;
-  for (std::size_t i = 0; i < face.landmarks.size(); ++i) {
-    face.landmarks[i] = {points[i][0].get<float>(), points[i][1].get<float>()};
-  }
-}
-
-float norm(const float* v, std::size_t n) {
-  double sum = 0;
-  for (std::size_t i = 0; i < n; ++i) sum += static_cast<double>(v[i]) * v[i];
-  return static_cast<float>(std::sqrt(sum));
-}
-
-std::string describe(const EmbedderInfo& m) {
-  return m.name + " (" +
-         (m.checksum.empty() ? std::string("no checksum") : m.checksum.substr(0, 12)) + ", " +
-         m.crop_style + ", " + std::to_string(m.dim) + "-d)";
-}
-
 }  // namespace
 
 Gallery::Gallery(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -186,7 +163,7 @@ Gallery Gallery::create(const fs::path& dir, const EmbedderInfo& model,
       put.bind(1, key).bind(2, value).run();
     };
     set("format", kFormat);
-    set("schema", std::to_string(kSchemaVersion));
+    set("schema", std::to_string(kBaseSchemaVersion));
     set("gallery_id", random_id());
     set("model_name", model.name);
     set("model_checksum", model.checksum);
@@ -197,7 +174,8 @@ Gallery Gallery::create(const fs::path& dir, const EmbedderInfo& model,
     set("index_factory", options.index_factory);
     set("search_params", options.search_params);
     set("generation", "0");
-    db.exec("PRAGMA user_version = " + std::to_string(kSchemaVersion));
+    db.exec("PRAGMA user_version = " + std::to_string(kBaseSchemaVersion));
+    gallery_detail::run_migrations(db, kBaseSchemaVersion);
     txn.commit();
     // WAL: readers never block the writer, and a commit is one append.
     db.exec("PRAGMA journal_mode = WAL");
@@ -280,6 +258,13 @@ Gallery Gallery::open(const fs::path& dir, const OpenOptions& options) {
   }
   if (version < 1)
     throw GalleryError("gallery database is corrupt: " + label + " has no schema version");
+  // An older gallery opened for writing is upgraded (one transaction, before foreign keys are
+  // on); read-only it is read as it is.
+  if (options.mode == GalleryMode::write && version < kSchemaVersion) {
+    gallery_detail::upgrade_schema(db, label);
+    version = kSchemaVersion;
+  }
+  impl->schema_version = static_cast<int>(version);
 
   db.exec("PRAGMA foreign_keys = ON");
   if (options.mode == GalleryMode::write) {
@@ -302,6 +287,7 @@ Gallery Gallery::open(const fs::path& dir, const OpenOptions& options) {
   }
   if (impl->model.dim <= 0)
     throw GalleryError("gallery database is corrupt: " + label + ": dim <= 0");
+  impl->model_generation = impl->read_model_generation();
   std::lock_guard lock(impl->mutex);
   impl->ensure_index();
   return Gallery(std::move(impl));
@@ -323,7 +309,8 @@ const GalleryOptions& Gallery::options() const {
 void Gallery::require_model(const EmbedderInfo& other) const {
   if (!impl_->model.same_space(other)) {
     throw GalleryError("model mismatch: gallery " + impl_->dir.string() + " holds embeddings of " +
-                       describe(impl_->model) + ", not " + describe(other));
+                       gallery_detail::describe_model(impl_->model) + ", not " +
+                       gallery_detail::describe_model(other));
   }
 }
 
@@ -334,21 +321,7 @@ std::vector<std::int64_t> Gallery::enroll(const EmbedderInfo& model,
   g.require_writable();
   require_model(model);
   const auto dim = static_cast<std::size_t>(g.model.dim);
-  for (std::size_t i = 0; i < faces.size(); ++i) {
-    const Enrollment& e = faces[i];
-    const std::string which =
-        "enrollment " + std::to_string(i) + " (" + e.person + ", " + e.image_path + ")";
-    if (e.person.empty()) throw InputError(which + ": empty person name");
-    if (e.image_sha256.empty()) throw InputError(which + ": missing image sha256");
-    if (e.embedding.size() != dim) {
-      throw InputError(which + ": embedding has " + std::to_string(e.embedding.size()) +
-                       " values, the gallery " + std::to_string(dim));
-    }
-    const float n = norm(e.embedding.data(), dim);
-    if (!std::isfinite(n) || std::fabs(n - 1.0f) > kUnitTolerance) {
-      throw InputError(which + ": embedding is not a unit vector (norm " + std::to_string(n) + ")");
-    }
-  }
+  gallery_detail::validate_enrollments(g, faces, gallery_detail::Labels::named);
   if (faces.empty()) return {};
 
   std::vector<std::int64_t> ids;
@@ -357,50 +330,7 @@ std::vector<std::int64_t> Gallery::enroll(const EmbedderInfo& model,
   {
     Transaction txn(*g.db, Transaction::Kind::write);
     before = g.read_generation();
-    auto add_person = g.db->prepare("INSERT OR IGNORE INTO people(name) VALUES (?)");
-    auto find_person = g.db->prepare("SELECT id FROM people WHERE name = ?");
-    auto add_image = g.db->prepare(
-        "INSERT OR IGNORE INTO images(path, sha256, width, height) VALUES (?, ?, ?, ?)");
-    auto find_image = g.db->prepare("SELECT id FROM images WHERE sha256 = ?");
-    auto add_face = g.db->prepare(
-        "INSERT INTO faces(person_id, image_id, box_x, box_y, box_w, box_h, landmarks, score, crop)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
-    auto add_vector = g.db->prepare("INSERT INTO embeddings(face_id, vector) VALUES (?, ?)");
-    for (const Enrollment& e : faces) {
-      add_person.reset();
-      add_person.bind(1, e.person).run();
-      find_person.reset();
-      find_person.bind(1, e.person).step();
-      const std::int64_t person_id = find_person.int64(0);
-      add_image.reset();
-      add_image.bind(1, e.image_path)
-          .bind(2, e.image_sha256)
-          .bind(3, e.image_width)
-          .bind(4, e.image_height)
-          .run();
-      find_image.reset();
-      find_image.bind(1, e.image_sha256).step();
-      const std::int64_t image_id = find_image.int64(0);
-      add_face.reset();
-      add_face.bind(1, person_id)
-          .bind(2, image_id)
-          .bind(3, static_cast<double>(e.face.box.x))
-          .bind(4, static_cast<double>(e.face.box.y))
-          .bind(5, static_cast<double>(e.face.box.width))
-          .bind(6, static_cast<double>(e.face.box.height))
-          .bind(7, landmarks_json(e.face))
-          .bind(8, static_cast<double>(e.face.score));
-      if (e.crop_png.empty()) {
-        add_face.bind_null(9);
-      } else {
-        add_face.bind_blob(9, e.crop_png.data(), e.crop_png.size());
-      }
-      add_face.run();
-      const std::int64_t face_id = g.db->last_insert_id();
-      add_vector.reset();
-      add_vector.bind(1, face_id).bind_blob(2, e.embedding.data(), dim * sizeof(float)).run();
-      ids.push_back(face_id);
-    }
+    ids = gallery_detail::insert_faces(g, faces, gallery_detail::Labels::named);
     after = g.bump_generation();
     txn.commit();
   }
@@ -442,26 +372,8 @@ std::vector<FaceRecord> Gallery::faces(const std::string& person) const {
   exists.bind(1, person);
   if (!exists.step())
     throw InputError("no person named '" + person + "' in gallery " + impl_->dir.string());
-  auto stmt = impl_->db->prepare(
-      "SELECT f.id, i.path, i.sha256, f.box_x, f.box_y, f.box_w, f.box_h, f.landmarks, f.score, "
-      "f.crop IS NOT NULL FROM faces f JOIN people p ON p.id = f.person_id "
-      "JOIN images i ON i.id = f.image_id WHERE p.name = ? ORDER BY f.id");
-  stmt.bind(1, person);
-  std::vector<FaceRecord> result;
-  while (stmt.step()) {
-    FaceRecord r;
-    r.id = stmt.int64(0);
-    r.person = person;
-    r.image_path = stmt.text(1);
-    r.image_sha256 = stmt.text(2);
-    r.face.box = cv::Rect2f(static_cast<float>(stmt.real(3)), static_cast<float>(stmt.real(4)),
-                            static_cast<float>(stmt.real(5)), static_cast<float>(stmt.real(6)));
-    parse_landmarks(stmt.text(7), r.face);
-    r.face.score = static_cast<float>(stmt.real(8));
-    r.has_crop = stmt.int64(9) != 0;
-    result.push_back(std::move(r));
-  }
-  return result;
+  return gallery_detail::read_faces(*impl_, "p.name = ?",
+                                    [&](Statement& stmt) { stmt.bind(1, person); });
 }
 
 std::string Gallery::crop_png(std::int64_t face_id) const {
@@ -655,17 +567,19 @@ IntegrityReport Gallery::check_integrity() const {
       problem(std::to_string(n) + " people have no faces");
     }
     const auto dim = static_cast<std::size_t>(g.model.dim);
-    auto stmt = g.db->prepare("SELECT face_id, vector FROM embeddings ORDER BY face_id");
+    auto stmt = g.db->prepare(
+        "SELECT e.face_id, e.vector, f.person_id IS NOT NULL FROM embeddings e "
+        "LEFT JOIN faces f ON f.id = e.face_id ORDER BY e.face_id");
     while (stmt.step()) {
       const std::int64_t id = stmt.int64(0);
-      face_ids.insert(id);
+      if (stmt.int64(2) != 0) face_ids.insert(id);  // what the index serves
       if (stmt.bytes(1) != dim * sizeof(float)) {
         problem("embedding of face " + std::to_string(id) + " has " +
                 std::to_string(stmt.bytes(1)) + " bytes, expected " +
                 std::to_string(dim * sizeof(float)));
         continue;
       }
-      const float n = norm(static_cast<const float*>(stmt.blob(1)), dim);
+      const float n = vector_norm(static_cast<const float*>(stmt.blob(1)), dim);
       if (!std::isfinite(n) || std::fabs(n - 1.0f) > kUnitTolerance) {
         problem("embedding of face " + std::to_string(id) + " is not a unit vector (norm " +
                 std::to_string(n) + ")");

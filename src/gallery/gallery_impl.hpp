@@ -28,6 +28,10 @@ struct Gallery::Impl {
   EmbedderInfo model;
   GalleryOptions options;
   std::string gallery_id;
+  int schema_version = 0;  // of the file (an old one opened read-only is not upgraded)
+  // Bumped by every switch of embedding model (schema 2): another process switching the model
+  // under an open gallery is noticed instead of mixing models.
+  std::int64_t model_generation = 0;
 
   std::unique_ptr<gallery_detail::VectorIndex> index;
   std::int64_t index_generation = -1;  // database generation the in-memory index reflects
@@ -57,8 +61,42 @@ struct Gallery::Impl {
     return read_generation();
   }
 
+  std::int64_t read_model_generation() const {
+    if (schema_version < 2) return 0;
+    auto stmt =
+        db->prepare("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'model_generation'");
+    return stmt.step() ? stmt.int64(0) : 0;
+  }
+  void check_model_generation() const {
+    if (read_model_generation() != model_generation) {
+      throw GalleryError("gallery " + dir.string() +
+                         " was re-embedded with another model since it was opened; open it again");
+    }
+  }
+
   std::int64_t count_embeddings() const {
     auto stmt = db->prepare("SELECT count(*) FROM embeddings");
+    stmt.step();
+    return stmt.int64(0);
+  }
+
+  // The index serves labelled faces only: unlabelled ones wait for a name (schema 2).
+  static constexpr const char* kIndexedVectors =
+      "SELECT e.face_id, e.vector FROM embeddings e JOIN faces f ON f.id = e.face_id "
+      "WHERE f.person_id IS NOT NULL ORDER BY e.face_id";
+  std::int64_t count_indexed() const {
+    auto stmt = db->prepare(
+        "SELECT count(*) FROM embeddings e JOIN faces f ON f.id = e.face_id "
+        "WHERE f.person_id IS NOT NULL");
+    stmt.step();
+    return stmt.int64(0);
+  }
+
+  // Inside a write transaction: the next labels generation (unlabelled faces, clusters, names).
+  std::int64_t bump_labels_generation() {
+    db->exec("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'labels_generation'");
+    auto stmt =
+        db->prepare("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'labels_generation'");
     stmt.step();
     return stmt.int64(0);
   }
@@ -91,10 +129,10 @@ struct Gallery::Impl {
     {
       gallery_detail::Transaction read(*db, gallery_detail::Transaction::Kind::read);
       generation = read_generation();
-      const std::int64_t n = count_embeddings();
+      const std::int64_t n = count_indexed();
       ids.reserve(n);
       vectors.reserve(n * dim);
-      auto stmt = db->prepare("SELECT face_id, vector FROM embeddings ORDER BY face_id");
+      auto stmt = db->prepare(kIndexedVectors);
       while (stmt.step()) {
         if (stmt.bytes(1) != dim * sizeof(float)) {
           throw GalleryError("gallery database " + db_path.string() + ": embedding of face " +
@@ -127,6 +165,7 @@ struct Gallery::Impl {
   void ensure_index() {
     const std::int64_t generation = read_generation();
     if (index && index_generation == generation) return;
+    check_model_generation();
     std::string why;
     auto loaded = gallery_detail::VectorIndex::load(index_path, model.dim, &why);
     if (loaded) {
@@ -136,9 +175,9 @@ struct Gallery::Impl {
         why = "index is stale (built for generation " + std::to_string(s.generation) +
               ", gallery is at " + std::to_string(generation) + ")";
         loaded.reset();
-      } else if (s.count != count_embeddings()) {
+      } else if (s.count != count_indexed()) {
         why = "index holds " + std::to_string(s.count) + " vectors, gallery " +
-              std::to_string(count_embeddings());
+              std::to_string(count_indexed());
         loaded.reset();
       } else if (loaded->needs_training(0)) {
         why = "time to train \"" + s.factory + "\" (enough vectors, or many enrolled since)";
@@ -152,7 +191,7 @@ struct Gallery::Impl {
       if (!options.search_params.empty()) index->set_search_params(options.search_params);
       return;
     }
-    if (std::filesystem::exists(index_path) || count_embeddings() > 0) {
+    if (std::filesystem::exists(index_path) || count_indexed() > 0) {
       spdlog::info("gallery {}: rebuilding the index ({})", dir.string(), why);
     }
     rebuild(false);

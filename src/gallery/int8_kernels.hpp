@@ -1,8 +1,9 @@
 // Integer dot products between int8 codes and a u8 query, the inner loop of the int8 indexes.
 // Rows are packed 16 at a time with their dimensions interleaved by 4 ("blocks"), the layout
 // in which one AVX-512 VNNI instruction multiplies 4 dimensions of 16 rows at once and no
-// horizontal sums are needed. Two implementations, chosen at run time from the CPU: AVX-512 VNNI
-// and portable scalar code. Both compute exact int32 sums, so they give identical results.
+// horizontal sums are needed. Three implementations, chosen at run time from the CPU: AVX-512 VNNI,
+// AVX2 (int16 multiply-adds) and portable scalar code. All compute exact int32 sums, so they give
+// identical results.
 #pragma once
 
 #include <cstddef>
@@ -25,7 +26,7 @@ constexpr std::size_t block_offset(std::size_t r, std::size_t d) {
   return (d / kGroupDims) * kBlockRows * kGroupDims + r * kGroupDims + d % kGroupDims;
 }
 
-enum class Int8Isa { scalar, avx512_vnni };
+enum class Int8Isa { scalar, avx2, avx512_vnni };
 
 struct Int8Kernels {
   // scores[b * 16 + r] = sum_d query[d] * row_r[d] over `blocks` packed blocks.
@@ -38,8 +39,8 @@ struct Int8Kernels {
   static constexpr std::size_t kMaxQueries = 8;
 };
 
-// The kernels in use: the best the CPU supports, unless CLIPFACE_INT8_ISA=scalar is set or a
-// test forced another with force_int8_isa.
+// The kernels in use: the best the CPU supports, unless CLIPFACE_INT8_ISA (scalar | avx2 |
+// avx512_vnni) asks for another it supports, or a test forced one with force_int8_isa.
 const Int8Kernels& int8_kernels();
 Int8Isa int8_isa();
 bool int8_isa_supported(Int8Isa isa);
@@ -47,8 +48,9 @@ bool int8_isa_supported(Int8Isa isa);
 void force_int8_isa(Int8Isa isa);
 std::string to_string(Int8Isa isa);
 
-// The implementations (int8_kernels_scalar.cpp, int8_kernels_avx512.cpp).
+// The implementations (int8_kernels_scalar.cpp, int8_kernels_avx2.cpp, int8_kernels_avx512.cpp).
 const Int8Kernels& scalar_int8_kernels();
+const Int8Kernels& avx2_int8_kernels();
 const Int8Kernels& avx512_vnni_int8_kernels();
 
 }  // namespace clipface::gallery_detail

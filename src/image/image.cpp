@@ -18,7 +18,7 @@ namespace fs = std::filesystem;
 namespace {
 
 [[noreturn]] void fail(const std::string& name, const std::string& reason) {
-  throw ImageError("cannot read image '" + name + "': " + reason);
+  throw ImageError(name, reason);
 }
 
 std::vector<unsigned char> read_bytes(const fs::path& path, const ImageLimits& limits) {

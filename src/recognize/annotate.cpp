@@ -15,7 +15,7 @@ cv::Mat annotate(const cv::Mat& image, const std::vector<NamedFace>& faces) {
   for (const auto& named : faces) {
     const bool known = named.decision.known() && !named.analysis.is_spoof();
     const cv::Scalar colour = known ? cv::Scalar(60, 200, 60) : cv::Scalar(50, 50, 230);
-    const cv::Rect box(named.face.box);
+    const cv::Rect box(clip_box(named.face.box, out.size()));
     cv::rectangle(out, box, colour, thickness);
     for (const auto& p : named.face.landmarks) {
       cv::circle(out, p, thickness + 1, cv::Scalar(0, 220, 255), cv::FILLED);

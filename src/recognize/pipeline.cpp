@@ -34,6 +34,7 @@ ImageFaces FacePipeline::process(const cv::Mat& image) const {
   out.crops = embedder_->crops(image, out.faces);
   out.embeddings = out.crops.empty() ? Matrix(0, static_cast<std::size_t>(embedder_->info().dim))
                                      : embedder_->embed_crops(out.crops);
+  for (const Face& face : out.faces) out.quality.push_back(measure_quality(image, face));
   return out;
 }
 

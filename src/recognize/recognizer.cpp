@@ -23,8 +23,14 @@ Identification Recognizer::identify(const cv::Mat& image) const {
     for (const auto& list : neighbours) decisions.push_back(decide(rule_, list));
   }
   for (std::size_t i = 0; i < found.faces.size(); ++i) {
-    NamedFace named{
-        found.faces[i], decisions.at(i), std::move(neighbours[i]), std::move(found.crops[i]), {}};
+    const auto row = found.embeddings.row(i);
+    NamedFace named{found.faces[i],
+                    decisions.at(i),
+                    std::move(neighbours[i]),
+                    std::move(found.crops[i]),
+                    found.quality.at(i),
+                    std::vector<float>(row.begin(), row.end()),
+                    {}};
     if (!found.analysis.empty()) {
       named.analysis = std::move(found.analysis[i]);
       if (named.analysis.is_spoof()) {  // never named, not even as a near miss

@@ -20,7 +20,8 @@ FaceModel::FaceModel(const FaceModelRecipe& recipe, const std::filesystem::path&
     for (const auto& in : inputs) {
       got += got.empty() ? "" : ", ";
       for (std::size_t d = 0; d < in.shape.size(); ++d) {
-        got += (d ? "x" : "") + std::to_string(in.shape[d]);
+        if (d > 0) got += 'x';  // (a ternary of literals + string trips GCC 12's -Wrestrict)
+        got += std::to_string(in.shape[d]);
       }
     }
     throw ModelError(loaded_.json.string() + ": wrong input size for " + recipe.name +

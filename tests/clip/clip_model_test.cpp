@@ -271,6 +271,10 @@ TEST(ClipRuntime, MoreRowsThanOneBatchAreSplitInternally) {
 
 TEST(ClipRuntime, Bf16StaysCloseToFp32) {
   CLIPFACE_REQUIRE_SHARED("fixtures/clip/vit-tiny.safetensors");
+  if (clip_cpu_support().bf16 == KernelSupport::unavailable) {
+    GTEST_SKIP() << "no bf16 kernels here (" << clip_cpu_support().bf16_reason
+                 << "); ClipCpuSupport.Bf16RequestFallsBackToExactFp32 covers this CPU";
+  }
   ClipLoadOptions options;
   options.runtime.precision = Precision::bf16;
   const ClipModel bf16 = ClipModel::load(fixture("vit-tiny.safetensors"), options);

@@ -101,6 +101,53 @@ TEST(EmbedCli, MissingImageFailsWithOneLine) {
   EXPECT_NE(result.err.find("/nonexistent/photo.jpg"), std::string::npos) << result.err;
 }
 
+// The README's promise on any x86-64 CPU: --precision bf16 where oneDNN has no bf16 kernels (run
+// by the isa_avx2: copy of this test on every machine) is fp32 with one warning line, never an
+// internal error; where bf16 runs, it stays within cosine 0.999 of fp32. `auto` is the default
+// and says what it picked, the same as `clipface doctor`.
+TEST(EmbedCli, PrecisionAutoIsTheDefaultAndBf16IsCorrectOnAnyCpu) {
+  CLIPFACE_REQUIRE_SHARED("fixtures/clip/images/obama1.jpg");
+  const std::string image = fixture("images/obama1.jpg");
+  const auto doctor = run_cli({"doctor", "--json"});
+  ASSERT_EQ(doctor.exit_code, 0) << doctor.err;
+  const auto machine = nlohmann::json::parse(doctor.out);
+  const std::string automatic = machine["clip"]["auto_precision"];
+  const bool bf16_runs = machine["clip"]["bf16"] != "unavailable";
+
+  auto embed = [&](const std::vector<std::string>& extra) {
+    std::vector<std::string> args{"embed", "--arch", "ViT-B-32", "--image", image, "--json"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run_cli(args);
+  };
+  const auto by_default = embed({});
+  ASSERT_EQ(by_default.exit_code, 0) << by_default.err;
+  EXPECT_EQ(nlohmann::json::parse(by_default.out)["precision"], automatic);
+
+  const auto fp32 = embed({"--precision", "fp32"});
+  const auto bf16 = embed({"--precision", "bf16"});
+  ASSERT_EQ(fp32.exit_code, 0) << fp32.err;
+  ASSERT_EQ(bf16.exit_code, 0) << bf16.err;
+  const auto a = nlohmann::json::parse(fp32.out), b = nlohmann::json::parse(bf16.out);
+  double cosine = 0;
+  for (std::size_t k = 0; k < a["image_embeddings"][0].size(); ++k) {
+    cosine += a["image_embeddings"][0][k].get<double>() * b["image_embeddings"][0][k].get<double>();
+  }
+  EXPECT_GE(cosine, 0.999);
+  const std::string warning = "clipface: warning: --precision bf16 runs as fp32 here";
+  if (bf16_runs) {
+    EXPECT_EQ(b["precision"], "bf16");
+    EXPECT_EQ(bf16.err.find(warning), std::string::npos) << bf16.err;
+  } else {
+    EXPECT_EQ(b["precision"], "fp32");
+    EXPECT_EQ(a["image_embeddings"], b["image_embeddings"]) << "the fallback is fp32 exactly";
+    EXPECT_EQ(bf16.err.find("oneDNN failed"), std::string::npos) << bf16.err;
+    // The random-weights warning, then exactly one line about the precision.
+    EXPECT_EQ(count_lines(bf16.err), count_lines(fp32.err) + 1) << bf16.err;
+    EXPECT_NE(bf16.err.find(warning), std::string::npos) << bf16.err;
+    EXPECT_EQ(automatic, "fp32");
+  }
+}
+
 TEST(EmbedCli, ModelAndArchTogetherAreRejected) {
   const auto result = run_cli({"embed", "--model", "x.pt", "--arch", "RN50", "--text", "a"});
   EXPECT_EQ(result.exit_code, 2);  // InputError

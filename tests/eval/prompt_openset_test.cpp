@@ -98,6 +98,10 @@ TEST(PromptOpenSet, OnlyClipSpecsAndTheEmbeddersOwnModel) {
   EXPECT_THROW(load_clip_model("clip:" + shared_path("fixtures/clip/rn-tiny.safetensors").string(),
                                embedder->info(), {}),
                ModelError);
+  // The protocols train the embedder's own model: one copy of the weights, not two.
+  const auto shared = clip_model_for("clip:" + shared_path(kVitTiny).string(), *embedder, {});
+  ASSERT_NE(embedder->clip_model(), nullptr);
+  EXPECT_EQ(shared.get(), embedder->clip_model().get());
 }
 
 class RealPrompts : public ::testing::Test {

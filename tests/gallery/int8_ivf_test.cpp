@@ -91,29 +91,44 @@ Matrix queries_of(Population& pop, int n) {
   return as_matrix(rows);
 }
 
-TEST(Int8Kernels, VnniMatchesScalarExactly) {
-  if (!int8_isa_supported(Int8Isa::avx512_vnni)) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
+// Each SIMD kernel set against the portable one, bit for bit.
+class SimdKernels : public ::testing::TestWithParam<Int8Isa> {
+ protected:
+  void SetUp() override {
+    if (!int8_isa_supported(GetParam())) {
+      GTEST_SKIP() << "this CPU cannot run the " << gallery_detail::to_string(GetParam())
+                   << " kernels";
+    }
+  }
+  const gallery_detail::Int8Kernels& simd() const {
+    return GetParam() == Int8Isa::avx2 ? gallery_detail::avx2_int8_kernels()
+                                       : gallery_detail::avx512_vnni_int8_kernels();
+  }
+};
+
+TEST_P(SimdKernels, MatchScalarExactly) {
   const auto& scalar = gallery_detail::scalar_int8_kernels();
-  const auto& vnni = gallery_detail::avx512_vnni_int8_kernels();
+  const auto& fast = simd();
   std::mt19937 rng(3);
   for (const std::size_t dim4 : {4u, 12u, 64u, 100u, 512u}) {
     SCOPED_TRACE(dim4);
     const std::size_t nblocks = 5;
     std::vector<std::int8_t> blocks(nblocks * gallery_detail::block_bytes(dim4));
     // Extremes included: the sums must not saturate.
-    for (auto& b : blocks) b = static_cast<std::int8_t>(int(rng() % 255) - 127);
+    for (auto& b : blocks) b = static_cast<std::int8_t>(int(rng() % 256) - 128);
     for (std::size_t i = 0; i < 64; ++i) blocks[i] = 127;
+    for (std::size_t i = 64; i < 128 && i < blocks.size(); ++i) blocks[i] = -128;
     std::vector<std::uint8_t> queries(8 * dim4);
     for (auto& q : queries) q = static_cast<std::uint8_t>(rng());
     std::fill(queries.begin(), queries.begin() + dim4, std::uint8_t{255});
     std::vector<std::int32_t> a(8 * nblocks * 16), b(a.size());
     scalar.score_blocks(queries.data(), blocks.data(), nblocks, dim4, a.data());
-    vnni.score_blocks(queries.data(), blocks.data(), nblocks, dim4, b.data());
+    fast.score_blocks(queries.data(), blocks.data(), nblocks, dim4, b.data());
     EXPECT_EQ(std::vector<std::int32_t>(a.begin(), a.begin() + nblocks * 16),
               std::vector<std::int32_t>(b.begin(), b.begin() + nblocks * 16));
     for (std::size_t nq = 1; nq <= 8; ++nq) {
       scalar.score_blocks_multi(nq, queries.data(), blocks.data(), nblocks, dim4, a.data());
-      vnni.score_blocks_multi(nq, queries.data(), blocks.data(), nblocks, dim4, b.data());
+      fast.score_blocks_multi(nq, queries.data(), blocks.data(), nblocks, dim4, b.data());
       EXPECT_EQ(std::vector<std::int32_t>(a.begin(), a.begin() + nq * nblocks * 16),
                 std::vector<std::int32_t>(b.begin(), b.begin() + nq * nblocks * 16))
           << nq << " queries";
@@ -123,8 +138,7 @@ TEST(Int8Kernels, VnniMatchesScalarExactly) {
 
 // The whole index (whitening, training, list assignment, scan, re-ranking) gives bit-identical
 // answers with either kernel set.
-TEST(Int8IvfIndex, ScalarAndVnniBuildAndSearchIdentically) {
-  if (!int8_isa_supported(Int8Isa::avx512_vnni)) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
+TEST_P(SimdKernels, BuildAndSearchLikeScalar) {
   IsaGuard guard;
   const FaceSpace space(kDim);
   Population pop(900, 10, space);  // 9000 vectors: enough to whiten the routing space
@@ -141,14 +155,17 @@ TEST(Int8IvfIndex, ScalarAndVnniBuildAndSearchIdentically) {
     labels->resize(50 * 5);
     index.search(50, queries.data.data(), 5, scores->data(), labels->data());
   };
-  std::vector<float> scalar_scores, vnni_scores;
-  std::vector<std::int64_t> scalar_labels, vnni_labels;
+  std::vector<float> scalar_scores, simd_scores;
+  std::vector<std::int64_t> scalar_labels, simd_labels;
   run(Int8Isa::scalar, &scalar_scores, &scalar_labels);
-  run(Int8Isa::avx512_vnni, &vnni_scores, &vnni_labels);
-  EXPECT_EQ(scalar_labels, vnni_labels);
-  EXPECT_EQ(0, std::memcmp(scalar_scores.data(), vnni_scores.data(),
+  run(GetParam(), &simd_scores, &simd_labels);
+  EXPECT_EQ(scalar_labels, simd_labels);
+  EXPECT_EQ(0, std::memcmp(scalar_scores.data(), simd_scores.data(),
                            sizeof(float) * scalar_scores.size()));
 }
+
+INSTANTIATE_TEST_SUITE_P(Int8, SimdKernels, ::testing::Values(Int8Isa::avx2, Int8Isa::avx512_vnni),
+                         [](const auto& info) { return gallery_detail::to_string(info.param); });
 
 TEST(Int8IvfGallery, ExactTopOneOnASmallSet) {
   TempDir tmp;

@@ -57,6 +57,19 @@ inline std::vector<float> photo_of(const std::vector<float>& centre, std::mt1993
   return normalized(std::move(v));
 }
 
+// A photo at exactly cosine `rho` from `centre` (a unit vector), in a random direction.
+inline std::vector<float> photo_at(const std::vector<float>& centre, float rho, std::mt19937& rng) {
+  auto noise = random_unit(rng, static_cast<int>(centre.size()));
+  double along = 0;
+  for (std::size_t d = 0; d < centre.size(); ++d) along += noise[d] * centre[d];
+  for (std::size_t d = 0; d < centre.size(); ++d) noise[d] -= static_cast<float>(along) * centre[d];
+  noise = normalized(std::move(noise));
+  std::vector<float> v(centre.size());
+  const float away = std::sqrt(std::max(0.0f, 1 - rho * rho));
+  for (std::size_t d = 0; d < v.size(); ++d) v[d] = rho * centre[d] + away * noise[d];
+  return normalized(std::move(v));
+}
+
 // Directions with per-dimension scales (d+1)^(-alpha/2) (alpha 0.75: effective dimension 96 of
 // 512), turned by a fixed random orthogonal map (random signs, then a Walsh-Hadamard transform,
 // when dim is a power of two) so that no coordinate axis is special; a person's centre is one

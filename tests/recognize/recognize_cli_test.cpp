@@ -16,17 +16,9 @@ namespace {
 using testing::run_cli;
 using testing::shared_path;
 namespace fs = std::filesystem;
+using testing::json_lines;
 
 const std::string kExamples = "data/faces/named/face_recognition_examples";
-
-std::vector<nlohmann::json> json_lines(const std::string& out) {
-  std::vector<nlohmann::json> lines;
-  std::istringstream in(out);
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
-  }
-  return lines;
-}
 
 int count_lines(const std::string& text) {
   return static_cast<int>(std::count(text.begin(), text.end(), '\n'));
@@ -66,11 +58,15 @@ class CliTest : public ::testing::Test {
 };
 
 TEST_F(CliTest, EnrollFolderThenIdentifyGroupPhotosWithAnnotations) {
-  const auto enrolled = cli({"enroll", gallery_, shared_path(kExamples).string(), "--json"});
+  // biden2.jpg shows two faces: skipped, so the call is partial (exit 7) unless allowed.
+  const auto enrolled =
+      cli({"enroll", gallery_, shared_path(kExamples).string(), "--json", "--allow-skips"});
   ASSERT_EQ(enrolled.exit_code, 0) << enrolled.err;
   const auto summary = nlohmann::json::parse(enrolled.out);
   EXPECT_EQ(summary["people"], 6);
   EXPECT_GE(summary["faces"].get<int>(), 15);
+  ASSERT_EQ(summary["skipped"].size(), 1u);
+  EXPECT_EQ(summary["skipped"][0]["reason"], "2 faces");
 
   const fs::path annotated = work_.path() / "annotated";
   const auto identified = cli({"identify", gallery_, shared_path(kExamples + "/_group").string(),
@@ -144,14 +140,10 @@ TEST_F(CliTest, BadImagesFailCleanlyAndLeaveTheGalleryUnchanged) {
   for (const char* name : {"empty.jpg", "notes.jpg", "truncated.jpg", "missing.jpg"}) {
     const std::string path = (bad / name).string();
     expect_clean_failure(cli({"identify", gallery_, path}), name);
-    // Enrolling bad photos skips them and lists why; nothing else changes.
+    // Enrolling only bad photos fails as an unreadable image (3), says why, changes nothing.
     const auto added = cli({"add", gallery_, "--person", "joe_biden", path});
-    if (std::string(name) == "missing.jpg") {
-      expect_clean_failure(added, name);
-    } else {
-      EXPECT_EQ(added.exit_code, 0) << added.err;
-      EXPECT_NE(added.out.find(name), std::string::npos) << added.out;
-    }
+    expect_clean_failure(added, name);
+    EXPECT_EQ(added.exit_code, 3);
   }
   expect_clean_failure(cli({"verify", (bad / "notes.jpg").string(),
                             shared_path(kExamples + "/joe_biden/biden.jpg").string()}),

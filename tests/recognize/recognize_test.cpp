@@ -108,7 +108,9 @@ TEST_F(RecognizeTest, RerunSkipsEnrolledImagesAndRemovalForgetsThePerson) {
   const EnrollReport again =
       enroll_people(gallery, *pipeline_, list_people(people_.path()), options);
   EXPECT_EQ(again.faces, 0);
-  EXPECT_EQ(again.skipped.size(), 9u);
+  EXPECT_TRUE(again.skipped.empty());
+  EXPECT_EQ(again.already_enrolled.size(), 9u);
+  EXPECT_FALSE(again.written);
   EXPECT_EQ(gallery.size(), 9u);
 
   EXPECT_EQ(gallery.remove_person("joe_biden"), 1);

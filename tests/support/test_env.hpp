@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,23 @@ std::string read_text(const std::filesystem::path& path);
 // CLIP vocabulary, and to this process's models_dir()/human-models when it exists. Returns the
 // "CLIPFACE_HOME=..." entry to pass to run_cli.
 std::string make_models_home(const std::filesystem::path& home);
+
+// One JSON document per non-empty line (the CLI's --json output of per-item commands).
+std::vector<nlohmann::json> json_lines(const std::string& out);
+
+// The CLI with its own CLIPFACE_HOME (make_models_home), for tests that run it several times.
+class Cli {
+ public:
+  Cli() : env_{make_models_home(home_.path())} {}
+  CommandResult operator()(const std::vector<std::string>& args) const {
+    return run_cli(args, env_);
+  }
+  const std::string& home_entry() const { return env_.front(); }
+
+ private:
+  TempDir home_;
+  std::vector<std::string> env_;
+};
 
 // Symlinks shared files into `dir/<person>/<file>` so a test can build its own people folder
 // without copying research photos. Each entry: {person, path relative to shared_dir()}.

@@ -44,12 +44,16 @@ struct EmbedSettings {
   bool flip_average = false;  // part of the cache key (the embedder was made with this option)
   bool progress = true;
   std::string progress_label = "embedding";
+  // Throw SkippedInputsError (listing them all) when any image has no embedding, before a
+  // protocol writes anything.
+  bool strict = false;
 };
 
 // Why an image has no embedding.
 struct EmbedFailure {
   LabelledImage image;
   std::string reason;  // "no face" or the ImageError message
+  int exit_code = 2;   // 3 for an unreadable image, 2 for no face (the CLI's codes)
 };
 
 struct EmbeddedSet {

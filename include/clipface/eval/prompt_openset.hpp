@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,11 @@ void require_clip_spec(const std::string& spec, const std::string& who = "--clas
 // architecture). Random-weight architectures get the embedder's seed (0), so the same weights.
 ClipModel load_clip_model(const std::string& spec, const EmbedderInfo& embedder,
                           const RuntimeOptions& runtime);
+
+// The model the prompt classifier trains: the embedder's own when it is a CLIP embedder (one copy
+// of the weights in memory), else load_clip_model(). InputError for a spec that is not CLIP.
+std::shared_ptr<ClipModel> clip_model_for(const std::string& spec, const Embedder& embedder,
+                                          const RuntimeOptions& runtime);
 
 // Fine-tuning data of an open-set split: the enrolled rows as a FaceSet (classes = the enrolled
 // people), its own seeded per-person train / validation split (best-epoch selection), and the

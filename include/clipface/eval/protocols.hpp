@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "clipface/classify.hpp"
+#include "clipface/cluster.hpp"
 #include "clipface/embedder.hpp"
 #include "clipface/eval/dataset.hpp"
 #include "clipface/eval/grid.hpp"
@@ -39,6 +40,9 @@ struct ProtocolOptions {
   // known person's images for the prompt classifier.
   std::optional<int> shots;
   float confidence_threshold = 0.80f;
+  // openset (kNN): also the gallery vote calibrated for this FAR on the enrolled faces and half
+  // of the never-enrolled people, scored on the genuine probes and the other half
+  double calibrate_far = 0.01;
   std::string classifier = "knn";  // openset: knn (gallery vote) | prompts (fine-tuned text tower)
   // prompt classifier (openset --classifier prompts, and prompts): the paper's 80/20 split of each
   // known person's images (train / genuine probes), then the fine-tuning's own validation share
@@ -62,6 +66,8 @@ struct ProtocolOptions {
   std::filesystem::path train_pairs;  // View 1: pairsDevTrain.txt (found beside `pairs` if empty)
   std::size_t max_pairs =
       0;  // View 1: the first N/2 same and N/2 different pairs of each file; 0 = all
+  // cluster: ours (radius 0 = from the embedder's default vote), peers at their defaults
+  ClusterOptions cluster;
 };
 
 struct ProtocolOutput {
@@ -72,9 +78,11 @@ struct ProtocolOutput {
   std::string text;                                          // the printed tables
   std::vector<std::pair<std::string, std::string>> summary;  // metric -> formatted value
   std::filesystem::path report;                              // index.html when a report was written
+  std::vector<EmbedFailure> failures;  // images without an embedding (the CLI's skipped inputs)
+  std::size_t images = 0;              // images the protocol looked at
 };
 
-// "retrieval", "grid", "openset", "verify", "scale", "prompts".
+// "retrieval", "grid", "openset", "verify", "scale", "prompts", "cluster".
 const std::vector<std::string>& protocol_names();
 
 // InputError for an unknown protocol, an unknown classifier, the prompt classifier without a CLIP
