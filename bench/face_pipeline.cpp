@@ -1,6 +1,12 @@
-// Detection and enrollment speed, against the face_recognition pipeline measured in the same run.
+// Detection, embedding and enrollment speed, against the face_recognition pipeline and dlib's
+// ResNet measured in the same run.
 //
 //   build/bench/face_pipeline [--repeats 3] [--clip ViT-B-32]
+//
+// Embedding per face: the faces YuNet finds in the photos, each embedded on its own (crop +
+// network, batch 1, what a camera frame with one face costs) and all at once (batched crops),
+// for dlib and the TF.js embedders (mobilefacenet, mobileface, faceres; skipped when
+// `clipface models pull human-models` has not run).
 //
 // Baseline: what Python's face_recognition does for face_encodings(), written as a small C++
 // program against Debian's dlib: HOG detector with one upsampling (its default), the 5-point
@@ -20,6 +26,7 @@
 
 #include "clipface/allocator.hpp"
 #include "clipface/detect.hpp"
+#include "clipface/errors.hpp"
 #include "clipface/image.hpp"
 #include "clipface/paths.hpp"
 #include "clipface/recognizer.hpp"
@@ -142,6 +149,45 @@ int main(int argc, char** argv) {
   std::printf("| YuNet 2022mar | %.1f | %.2fx faster |\n", yunet_ms, hog_ms / yunet_ms);
   std::printf("| SCRFD 500m | %.1f | %.2fx faster |\n\n", scrfd_ms, hog_ms / scrfd_ms);
 
+  // Embedding per face, each embedder against dlib.
+  std::vector<std::pair<const cv::Mat*, Face>> found;
+  for (const auto& photo : photos) {
+    for (const auto& face : yunet->detect(photo)) found.emplace_back(&photo, face);
+  }
+  std::printf(
+      "| embedding, %zu faces | dim | ms per face, one at a time | ms per face, batched | "
+      "one at a time vs dlib |\n|---|---|---|---|---|\n",
+      found.size());
+  double dlib_single = 0;
+  for (const std::string spec : {"dlib", "mobilefacenet", "mobileface", "faceres"}) {
+    std::unique_ptr<Embedder> embedder;
+    try {
+      embedder = make_embedder(spec);
+    } catch (const ModelError& e) {
+      std::printf("| %s | (not installed: %s) | | | |\n", spec.c_str(), e.what());
+      continue;
+    }
+    std::vector<double> single, batched;
+    for (int r = 0; r < repeats; ++r) {
+      for (const auto& [photo, face] : found) {
+        const auto t0 = Clock::now();
+        embedder->embed(*photo, {face});
+        single.push_back(seconds_since(t0));
+      }
+      std::vector<cv::Mat> crops;
+      const auto t0 = Clock::now();
+      for (const auto& [photo, face] : found) crops.push_back(embedder->crops(*photo, {face})[0]);
+      embedder->embed_crops(crops);
+      batched.push_back(seconds_since(t0) / static_cast<double>(found.size()));
+    }
+    const double one = median(single) * 1000, many = median(batched) * 1000;
+    if (spec == "dlib") dlib_single = one;
+    std::printf("| %s%s | %d | %.2f | %.2f | %.2fx faster |\n", spec.c_str(),
+                spec == "dlib" ? ", baseline" : "", embedder->info().dim, one, many,
+                dlib_single > 0 ? dlib_single / one : 0.0);
+  }
+  std::printf("\n");
+
   // Enrollment: whole photos, detect + align + embed every face.
   auto images_per_second = [&](auto&& enroll) {
     std::vector<double> runs;
@@ -158,10 +204,17 @@ int main(int argc, char** argv) {
   std::printf(
       "| face_recognition (HOG + sp5 + ResNet, one face at a time), baseline | %.2f | 1.00x |\n",
       base_rate);
-  for (const std::string& spec : {std::string("dlib"), "clip-random:" + clip_arch}) {
+  for (const std::string& spec :
+       {std::string("dlib"), std::string("mobilefacenet"), "clip-random:" + clip_arch}) {
     PipelineOptions options;
     options.embedder = spec;
-    const FacePipeline pipeline(options);
+    std::unique_ptr<FacePipeline> made;
+    try {
+      made = std::make_unique<FacePipeline>(options);
+    } catch (const ModelError&) {
+      continue;  // reported in the embedding table
+    }
+    const FacePipeline& pipeline = *made;
     const double rate =
         images_per_second([&](const cv::Mat& p) { return pipeline.process(p).faces.size(); });
     std::printf("| clipface YuNet + %s%s | %.2f | %.2fx |\n", spec.c_str(),

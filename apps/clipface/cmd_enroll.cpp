@@ -122,6 +122,7 @@ void add_enroll_options(CLI::App& app, EnrollArgs& args) {
                  "faces below it are skipped: default (" + to_string(QualityBar{}) +
                      "), off, or key=value,... over size, sharpness, yaw, pitch, roll, score");
   args.pipeline.add_to(app);
+  args.pipeline.add_analysis_to(app, /*with_attributes=*/false);
   args.policy.add_to(app);
 }
 

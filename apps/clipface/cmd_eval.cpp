@@ -78,7 +78,8 @@ void add_common(CLI::App& sub, EvalArgs& a, bool several_embedders) {
                    "embedders to compare: dlib | clip:<file> | clip-random:<arch> (repeat)")
         ->required();
   } else {
-    sub.add_option("--embedder", a.embedders, "dlib | clip:<file> | clip-random:<arch>")
+    sub.add_option("--embedder", a.embedders,
+                   "dlib | mobilefacenet | mobileface | faceres | clip:<file> | clip-random:<arch>")
         ->expected(1);
   }
   sub.add_option("--seed", a.seed, "seed of every split and sampling (default 0)");
@@ -277,8 +278,9 @@ struct CloakEvalArgs {
 void add_cloak_eval(CLI::App& app, const std::shared_ptr<CloakEvalArgs>& a,
                     const std::shared_ptr<std::string>& active) {
   CLI::App* sub = app.add_subcommand(
-      "cloak", "do Fawkes/LowKey cloaks hide people? the study's retrieval protocol and Fawkes' "
-               "threat model, per victim model, with a transfer matrix and defences");
+      "cloak",
+      "do Fawkes/LowKey cloaks hide people? the study's retrieval protocol and Fawkes' "
+      "threat model, per victim model, with a transfer matrix and defences");
   sub->add_option("DIR", a->dir, "labelled folder DIR/<person>/*")->required();
   sub->add_option("--methods", a->methods, "fawkes lowkey (both by default)");
   sub->add_option("--level", a->level, "low | mid | high (mid)");
@@ -411,7 +413,8 @@ Runner setup(CLI::App& app) {
 }
 
 const bool registered = register_command(
-    "eval", "evaluate embedders: retrieval, grid, openset, verify, scale, prompts, compare, cloak", setup);
+    "eval", "evaluate embedders: retrieval, grid, openset, verify, scale, prompts, compare, cloak",
+    setup);
 
 }  // namespace
 }  // namespace clipface::app

@@ -68,6 +68,7 @@ nlohmann::json face_json(const fs::path& file, cv::Size image, std::size_t index
                 {"detector_score", named.quality.detector_score},
                 {"problems", quality_problems(named.quality, QualityBar{})}}},
               {"neighbours", neighbours}});
+  out.update(to_json(named.analysis));  // "antispoof", "attributes" when asked for
   return out;
 }
 
@@ -95,6 +96,7 @@ const bool registered = register_command(
                    "store the faces met as unlabelled faces of the gallery (for clipface "
                    "cluster); images already in the gallery add nothing");
       args->pipeline.add_to(app);
+      args->pipeline.add_analysis_to(app, /*with_attributes=*/true);
       args->policy.add_to(app);
       return [args]() {
         const std::vector<fs::path> files = expand_image_inputs(args->inputs);
@@ -126,9 +128,11 @@ const bool registered = register_command(
         for (const auto& dir : {args->annotate_dir, args->crops_dir}) {
           if (!dir.empty()) fs::create_directories(dir);
         }
+        const bool analysed = pipeline.analyzer() != nullptr;
         if (!args->json) {
-          std::printf("%-40s %4s  %-24s %7s %8s %5s  %-9s %s\n", "file", "face", "label", "cosine",
-                      "distance", "votes", "quality", "box");
+          std::printf("%-40s %4s  %-24s %7s %8s %5s  %-9s %-22s%s\n", "file", "face", "label",
+                      "cosine", "distance", "votes", "quality", "box",
+                      analysed ? "  analysis" : "");
         }
         for (const auto& file : files) {
           Identification result;
@@ -160,11 +164,13 @@ const bool registered = register_command(
               std::printf("%s\n", face_json(file, result.size, i, named, rule).dump().c_str());
             } else {
               const auto b = clip_box(named.face.box, result.size);
-              std::printf("%-40s %4zu  %-24s %7.3f %8.3f %5d  %-9s %.0f,%.0f %.0fx%.0f\n",
+              char box[64];
+              std::snprintf(box, sizeof box, "%.0f,%.0f %.0fx%.0f", b.x, b.y, b.width, b.height);
+              std::printf("%-40s %4zu  %-24s %7.3f %8.3f %5d  %-9s %-22s%s%s\n",
                           file.filename().string().c_str(), i, named.decision.label.c_str(),
                           named.decision.score, l2_from_cosine(named.decision.score),
                           named.decision.votes, quality_tags(named.quality, QualityBar{}).c_str(),
-                          b.x, b.y, b.width, b.height);
+                          box, analysed ? "  " : "", summary(named.analysis).c_str());
             }
           }
           if (!args->annotate_dir.empty()) {

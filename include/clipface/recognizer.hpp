@@ -13,6 +13,7 @@
 #include "clipface/detect.hpp"
 #include "clipface/embedder.hpp"
 #include "clipface/errors.hpp"
+#include "clipface/face_analysis.hpp"
 #include "clipface/gallery.hpp"
 #include "clipface/matrix.hpp"
 #include "clipface/quality.hpp"
@@ -23,16 +24,18 @@ struct PipelineOptions {
   DetectorOptions detector;
   std::string embedder = "dlib";  // make_embedder() spec
   EmbedderOptions embedder_options;
+  AnalysisOptions analysis;  // anti-spoofing gate and attributes, off by default
 };
 
 // The faces of one image with what the embedder saw and the vectors it made.
 struct ImageFaces {
   std::filesystem::path path;  // empty for images that came from memory
   cv::Size size;
-  std::vector<Face> faces;           // highest detector score first
-  std::vector<cv::Mat> crops;        // aligned crops, one per face
-  Matrix embeddings;                 // unit rows, one per face
-  std::vector<FaceQuality> quality;  // one per face
+  std::vector<Face> faces;             // highest detector score first
+  std::vector<cv::Mat> crops;          // aligned crops, one per face
+  Matrix embeddings;                   // unit rows, one per face
+  std::vector<FaceQuality> quality;    // one per face
+  std::vector<FaceAnalysis> analysis;  // one per face when the pipeline analyses, else empty
 };
 
 // Which detected faces to go on with (per request in the server: CompreFace's `limit` and
@@ -47,7 +50,8 @@ void filter_faces(std::vector<Face>& faces, const FaceFilter& filter);
 class FacePipeline {
  public:
   explicit FacePipeline(const PipelineOptions& options);
-  FacePipeline(std::unique_ptr<Detector> detector, std::unique_ptr<Embedder> embedder);
+  FacePipeline(std::unique_ptr<Detector> detector, std::unique_ptr<Embedder> embedder,
+               std::unique_ptr<FaceAnalyzer> analyzer = nullptr);
 
   ImageFaces process(const cv::Mat& image, const FaceFilter& filter = {}) const;
   // load_image() + process(); ImageError for a bad file.
@@ -55,10 +59,12 @@ class FacePipeline {
 
   const Detector& detector() const { return *detector_; }
   const Embedder& embedder() const { return *embedder_; }
+  const FaceAnalyzer* analyzer() const { return analyzer_.get(); }  // nullptr when off
 
  private:
   std::unique_ptr<Detector> detector_;
   std::unique_ptr<Embedder> embedder_;
+  std::unique_ptr<FaceAnalyzer> analyzer_;
 };
 
 // The people of DIR/<person>/* or, in the layout of the CLIP + FAISS paper, DIR/<person>/train/*.
@@ -82,7 +88,8 @@ struct EnrollOptions {
 // An image that was not used, and the exit code the CLI gives it (README, "Exit codes").
 struct SkippedImage {
   std::filesystem::path path;
-  // "no face", "2 faces", "low quality: <why>", or the ImageError message
+  // "no face", "2 faces", "low quality: <why>", "spoof (real score 0.12 < 0.50)", or the
+  // ImageError message
   std::string reason;
   int exit_code = 2;  // 3: unreadable image (ImageError), 2: bad data (no face, several faces)
 };
@@ -120,7 +127,8 @@ class GalleryTarget {
 
 // Enrolls the images of each person with exactly one face; one transaction per person, so an
 // interrupted run keeps every person it finished and a rerun picks up the rest (strict: one
-// transaction for the whole run, and none when an image is skipped).
+// transaction for the whole run, and none when an image is skipped). With the pipeline's
+// anti-spoofing gate on, a face judged a spoof is skipped, never enrolled.
 EnrollReport enroll_people(GalleryTarget& target, const FacePipeline& pipeline,
                            const std::vector<PersonImages>& people, const EnrollOptions& options);
 inline EnrollReport enroll_people(Gallery& gallery, const FacePipeline& pipeline,
@@ -171,7 +179,8 @@ inline EnrollReport enroll_unlabelled(Gallery& gallery, const FacePipeline& pipe
   return enroll_unlabelled(target, pipeline, images, options, strangers);
 }
 
-// A face of an image, named.
+// A face of an image, named. A face the anti-spoofing gate rejects is labelled kSpoof, with no
+// neighbours: it is never named, not even as a near miss.
 struct NamedFace {
   Face face;
   Decision decision;
@@ -179,6 +188,7 @@ struct NamedFace {
   cv::Mat crop;
   FaceQuality quality;
   std::vector<float> embedding;  // the unit vector it was named by
+  FaceAnalysis analysis;  // empty unless the pipeline analyses
 };
 
 struct Identification {

@@ -95,6 +95,7 @@ Decision decide(const KnnVote& rule, std::span<const Neighbor> nearest_first) {
 
 KnnVote default_vote(const EmbedderInfo& info) {
   if (info.name.rfind("dlib", 0) == 0) return KnnVote{3, 5, 0.35f};
+  if (info.name == "mobileface") return KnnVote{3, 5, 1.03f};
   return KnnVote{3, 5, 0.8f};
 }
 

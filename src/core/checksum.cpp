@@ -23,6 +23,25 @@ std::string to_hex(const unsigned char* digest, unsigned int n) {
   return out;
 }
 
+std::vector<unsigned char> file_digest(const std::filesystem::path& path, const EVP_MD* md) {
+  std::unique_ptr<std::FILE, decltype(&std::fclose)> f(std::fopen(path.c_str(), "rb"),
+                                                       &std::fclose);
+  if (!f) throw InputError("cannot read " + path.string());
+  DigestContext ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  EVP_DigestInit_ex(ctx.get(), md, nullptr);
+  std::vector<char> buffer(1 << 20);
+  std::size_t got = 0;
+  while ((got = std::fread(buffer.data(), 1, buffer.size(), f.get())) > 0) {
+    EVP_DigestUpdate(ctx.get(), buffer.data(), got);
+  }
+  if (std::ferror(f.get())) throw InputError("read error in " + path.string());
+  std::vector<unsigned char> digest(EVP_MAX_MD_SIZE);
+  unsigned int n = 0;
+  EVP_DigestFinal_ex(ctx.get(), digest.data(), &n);
+  digest.resize(n);
+  return digest;
+}
+
 }  // namespace
 
 std::string sha256_hex(std::string_view bytes) {
@@ -33,20 +52,17 @@ std::string sha256_hex(std::string_view bytes) {
 }
 
 std::string sha256_file(const std::filesystem::path& path) {
-  std::unique_ptr<std::FILE, decltype(&std::fclose)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!f) throw InputError("cannot read " + path.string());
-  DigestContext ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
-  EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
-  std::vector<char> buffer(1 << 20);
-  std::size_t got = 0;
-  while ((got = std::fread(buffer.data(), 1, buffer.size(), f.get())) > 0) {
-    EVP_DigestUpdate(ctx.get(), buffer.data(), got);
-  }
-  if (std::ferror(f.get())) throw InputError("read error in " + path.string());
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_DigestFinal_ex(ctx.get(), digest, &n);
-  return to_hex(digest, n);
+  const std::vector<unsigned char> digest = file_digest(path, EVP_sha256());
+  return to_hex(digest.data(), static_cast<unsigned int>(digest.size()));
+}
+
+std::string sha512_integrity_file(const std::filesystem::path& path) {
+  const std::vector<unsigned char> digest = file_digest(path, EVP_sha512());
+  std::string base64(4 * ((digest.size() + 2) / 3) + 1, '\0');  // + its NUL
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(base64.data()), digest.data(),
+                                static_cast<int>(digest.size()));
+  base64.resize(static_cast<std::size_t>(n));
+  return "sha512-" + base64;
 }
 
 }  // namespace clipface

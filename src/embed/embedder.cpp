@@ -70,8 +70,13 @@ std::unique_ptr<Embedder> make_embedder(const std::string& spec, const EmbedderO
     return detail::make_clip_embedder(find_model_file(argument).string(), false, options);
   }
   if (kind == "clip-random") return detail::make_clip_embedder(argument, true, options);
-  throw InputError("unknown embedder '" + spec +
-                   "' (expected dlib, clip:<model file> or clip-random:<architecture>)");
+  if (const detail::TfjsRecipe* recipe = detail::find_tfjs_recipe(kind)) {
+    return detail::make_tfjs_embedder(*recipe, argument, options);
+  }
+  std::string tfjs;
+  for (const auto& name : detail::tfjs_embedder_names()) tfjs += ", " + name;
+  throw InputError("unknown embedder '" + spec + "' (expected dlib" + tfjs +
+                   ", clip:<model file> or clip-random:<architecture>)");
 }
 
 }  // namespace clipface

@@ -6,8 +6,10 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "clipface/embedder.hpp"
+#include "tfjs/face_model_recipe.hpp"
 
 namespace clipface::detail {
 
@@ -21,6 +23,20 @@ std::pair<std::filesystem::path, std::filesystem::path> dlib_model_files(const s
 
 // `model` is a weight file (load) or, with random_weights, an architecture name.
 std::unique_ptr<Embedder> make_clip_embedder(const std::string& model, bool random_weights,
+                                             const EmbedderOptions& options);
+
+// How a TF.js face model of the registry is fed: its crop, channels and value range, and which
+// output is the embedding.
+struct TfjsRecipe {
+  tfjs::FaceModelRecipe model;  // name = spec, registry name and EmbedderInfo::name
+  std::string output;           // the graph output that is the embedding
+  std::string crop_style;       // default alignment: "tight" (ArcFace template) or "loose"
+};
+const TfjsRecipe* find_tfjs_recipe(const std::string& name);  // nullptr when unknown
+std::vector<std::string> tfjs_embedder_names();
+// `model_json` empty: the registry's file, integrity-checked; else that file as it is.
+std::unique_ptr<Embedder> make_tfjs_embedder(const TfjsRecipe& recipe,
+                                             const std::filesystem::path& model_json,
                                              const EmbedderOptions& options);
 
 // sha256 of a model file, computed once per process per path.

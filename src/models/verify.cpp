@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "clipface/checksum.hpp"
@@ -63,6 +65,13 @@ void check_structure(const fs::path& path, VerifyResult& result) {
     result.format = "onnx";
     result.structure_ok = head[0] == '\x08';
     result.structure_note = result.structure_ok ? "ONNX protobuf" : "not an ONNX protobuf";
+  } else if (expected && expected->format == "tfjs-graph") {
+    result.format = "tfjs-graph";
+    result.structure_ok = head[0] == '{';
+    result.structure_note = result.structure_ok ? "TF.js model.json" : "not a JSON object";
+  } else if (expected && expected->format == "tfjs-weights") {
+    result.format = "tfjs-weights";
+    result.structure_note = "TF.js weight shard (its size is checked against model.json at load)";
   } else if (expected && expected->format == "dlib") {
     result.format = "dlib";
     result.structure_note = "dlib serialised model (no cheap structural check)";
@@ -94,10 +103,48 @@ VerifyResult verify(const fs::path& path) {
   result.match = find_by_sha256(result.sha256);
   const std::string name = path.filename().string();
   for (const auto& entry : registry()) {
-    if (entry.file == name) result.named_as = &entry;
+    if (fs::path(entry.file).filename() == name) result.named_as = &entry;
   }
   check_structure(path, result);
   return result;
+}
+
+void check_installed(const ModelEntry& entry, const fs::path& path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) {
+    const std::string pull =
+        entry.package.empty() ? std::string(entry.name) : std::string(entry.package);
+    throw ModelError("model file not found: " + path.string() + " (run `clipface models pull " +
+                     pull + "`)");
+  }
+  // Hashing 14 MB costs ~40 ms: once per file version and process.
+  static std::mutex mutex;
+  static std::map<std::string, std::string> sums;
+  const auto size = fs::file_size(path, ec);
+  const auto mtime = fs::last_write_time(path, ec).time_since_epoch().count();
+  const std::string key = fs::weakly_canonical(path).string() + "|" + std::to_string(size) + "|" +
+                          std::to_string(mtime);
+  std::string sum;
+  {
+    std::lock_guard lock(mutex);
+    if (const auto it = sums.find(key); it != sums.end()) sum = it->second;
+  }
+  if (sum.empty()) {
+    try {
+      sum = sha256_file(path);
+    } catch (const InputError& e) {
+      throw ModelError(e.what());
+    }
+    std::lock_guard lock(mutex);
+    sums[key] = sum;
+  }
+  if (sum != entry.sha256) {
+    throw ModelError(
+        "integrity check failed for " + path.string() + ": sha256 " + sum + ", the registry pins " +
+        std::string(entry.sha256) + " for " + std::string(entry.name) +
+        " (altered or truncated; run `clipface models pull " +
+        std::string(entry.package.empty() ? entry.name : entry.package) + " --force`)");
+  }
 }
 
 }  // namespace clipface::models

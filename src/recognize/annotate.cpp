@@ -13,7 +13,7 @@ cv::Mat annotate(const cv::Mat& image, const std::vector<NamedFace>& faces) {
   const int thickness = std::max(2, side / 400);
   const double font_scale = std::max(0.5, side / 1400.0);
   for (const auto& named : faces) {
-    const bool known = named.decision.known();
+    const bool known = named.decision.known() && !named.analysis.is_spoof();
     const cv::Scalar colour = known ? cv::Scalar(60, 200, 60) : cv::Scalar(50, 50, 230);
     const cv::Rect box(clip_box(named.face.box, out.size()));
     cv::rectangle(out, box, colour, thickness);
@@ -22,7 +22,9 @@ cv::Mat annotate(const cv::Mat& image, const std::vector<NamedFace>& faces) {
     }
     char score[32];
     std::snprintf(score, sizeof score, " %.2f", named.decision.score);
-    const std::string text = named.decision.label + score;
+    const std::string analysis = summary(named.analysis);
+    const std::string text =
+        named.decision.label + score + (analysis.empty() ? "" : " (" + analysis + ")");
     int baseline = 0;
     const cv::Size size =
         cv::getTextSize(text, cv::FONT_HERSHEY_SIMPLEX, font_scale, thickness, &baseline);

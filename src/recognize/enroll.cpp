@@ -1,6 +1,7 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include <chrono>
+#include <cstdio>
 #include <optional>
 
 #include "clipface/checksum.hpp"
@@ -49,6 +50,21 @@ std::string image_sha256(const std::filesystem::path& path) {
 
 // ImageError (unreadable) and InputError (e.g. a file that cannot be hashed) skip the image;
 // model and gallery errors end the run (rethrown: called only from a catch block).
+// Why face i may not be enrolled: below the quality bar ("low quality: <why>") or judged a spoof
+// by the pipeline's anti-spoofing gate; "" when it may.
+std::string rejection(const ImageFaces& found, std::size_t i, const QualityBar& bar) {
+  const std::string low = quality_problems(found.quality[i], bar);
+  if (!low.empty()) return "low quality: " + low;
+  if (i < found.analysis.size() && found.analysis[i].is_spoof()) {
+    const SpoofCheck& check = *found.analysis[i].spoof;
+    char reason[96];
+    std::snprintf(reason, sizeof reason, "spoof (real score %.2f < %.2f)", check.real,
+                  check.threshold);
+    return reason;
+  }
+  return "";
+}
+
 SkippedImage skipped_for(const std::filesystem::path& path, const Error& error) {
   if (!dynamic_cast<const ImageError*>(&error) && !dynamic_cast<const InputError*>(&error)) {
     throw;
@@ -81,9 +97,9 @@ Prepared prepare(const GalleryTarget& target, const FacePipeline& pipeline,
           InputError("").exit_code()};
       return out;
     }
-    const std::string low = quality_problems(found.quality[0], options.quality);
-    if (!low.empty()) {
-      out.skipped = SkippedImage{path, "low quality: " + low, InputError("").exit_code()};
+    const std::string why = rejection(found, 0, options.quality);
+    if (!why.empty()) {
+      out.skipped = SkippedImage{path, why, InputError("").exit_code()};
       return out;
     }
     out.face = enrollment_of(found, 0, person, sha, options.store_crops);
@@ -216,7 +232,7 @@ EnrollReport enroll_unlabelled(GalleryTarget& target, const FacePipeline& pipeli
       std::vector<std::string> low(found.faces.size());
       std::size_t kept = 0;
       for (std::size_t i = 0; i < found.faces.size(); ++i) {
-        low[i] = quality_problems(found.quality[i], options.quality);
+        low[i] = rejection(found, i, options.quality);
         if (!low[i].empty()) continue;
         batch.push_back(enrollment_of(found, i, "", sha, options.store_crops));
         ++kept;
@@ -224,7 +240,7 @@ EnrollReport enroll_unlabelled(GalleryTarget& target, const FacePipeline& pipeli
       report.faces += static_cast<int>(kept);
       const int bad_data = InputError("").exit_code();
       if (kept == 0 && found.faces.size() == 1) {
-        report.skipped.push_back({path, "low quality: " + low[0], bad_data});
+        report.skipped.push_back({path, low[0], bad_data});
       } else if (kept == 0) {
         report.skipped.push_back(
             {path, "none of its " + std::to_string(found.faces.size()) + " faces is good enough",
@@ -233,7 +249,7 @@ EnrollReport enroll_unlabelled(GalleryTarget& target, const FacePipeline& pipeli
       for (std::size_t i = 0; i < low.size(); ++i) {
         if (kept > 0 && !low[i].empty()) {
           report.skipped_faces.push_back(
-              {path, "face " + std::to_string(i) + ": low quality: " + low[i], bad_data});
+              {path, "face " + std::to_string(i) + ": " + low[i], bad_data});
         }
       }
       if (kept == 0) continue;
@@ -261,6 +277,7 @@ std::vector<std::int64_t> remember_faces(Gallery& gallery, const EmbedderInfo& m
   std::vector<Enrollment> faces;
   for (std::size_t i = 0; i < identification.faces.size(); ++i) {
     const NamedFace& named = identification.faces[i];
+    if (named.analysis.is_spoof()) continue;  // a spoof is never kept, not even unlabelled
     Enrollment e;
     e.image_path = identification.path.string();
     e.image_sha256 = image_sha256;
@@ -273,6 +290,7 @@ std::vector<std::int64_t> remember_faces(Gallery& gallery, const EmbedderInfo& m
     e.quality = named.quality;
     faces.push_back(std::move(e));
   }
+  if (faces.empty()) return {};
   return gallery.add_unlabelled(model, faces);
 }
 

@@ -42,9 +42,22 @@ Identification Recognizer::identify(const cv::Mat& image, const FaceFilter& filt
   }
   for (std::size_t i = 0; i < found.faces.size(); ++i) {
     const auto row = found.embeddings.row(i);
-    out.faces.push_back({found.faces[i], decisions.at(i), std::move(nearest[i]),
-                         std::move(found.crops[i]), found.quality.at(i),
-                         std::vector<float>(row.begin(), row.end())});
+    NamedFace named{found.faces[i],
+                    decisions.at(i),
+                    std::move(nearest[i]),
+                    std::move(found.crops[i]),
+                    found.quality.at(i),
+                    std::vector<float>(row.begin(), row.end()),
+                    {}};
+    if (!found.analysis.empty()) {
+      named.analysis = std::move(found.analysis[i]);
+      if (named.analysis.is_spoof()) {  // never named, not even as a near miss
+        named.decision = Decision{};
+        named.decision.label = kSpoof;
+        named.neighbours.clear();
+      }
+    }
+    out.faces.push_back(std::move(named));
   }
   return out;
 }

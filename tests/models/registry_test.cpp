@@ -81,7 +81,11 @@ TEST(Registry, EntriesAreWellFormedAndUnique) {
     EXPECT_EQ(entry.sha256.size(), 64u) << entry.name;
     EXPECT_EQ(entry.sha256.find_first_not_of("0123456789abcdef"), std::string_view::npos);
     EXPECT_FALSE(entry.source.empty()) << entry.name;
-    if (entry.url.empty()) {
+    EXPECT_FALSE(entry.licence.empty()) << entry.name;
+    if (!entry.package.empty()) {  // comes from a package tarball, which has the URL
+      EXPECT_NE(find_package(entry.package), nullptr) << entry.name;
+      EXPECT_TRUE(entry.url.empty()) << entry.name;
+    } else if (entry.url.empty()) {
       EXPECT_NE(entry.source.find("no URL"), std::string_view::npos) << entry.name;
     } else {
       EXPECT_TRUE(entry.url.starts_with("https://") || entry.url.starts_with("http://dlib.net/"))

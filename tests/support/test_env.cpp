@@ -10,6 +10,8 @@
 #include <random>
 #include <sstream>
 
+#include "clipface/paths.hpp"
+
 extern char** environ;
 
 namespace clipface::testing {
@@ -20,14 +22,18 @@ fs::path shared_dir() {
   return fs::weakly_canonical(CLIPFACE_DEFAULT_SHARED);
 }
 
-fs::path shared_path(const std::string& relative) { return shared_dir() / relative; }
+fs::path shared_path(const std::string& relative) {
+  return shared_dir() / relative;
+}
 
-fs::path source_dir() { return CLIPFACE_SOURCE_DIR; }
+fs::path source_dir() {
+  return CLIPFACE_SOURCE_DIR;
+}
 
 TempDir::TempDir() {
   std::random_device rd;
-  path_ = fs::temp_directory_path() / ("clipface-test-" + std::to_string(::getpid()) + "-" +
-                                       std::to_string(rd()));
+  path_ = fs::temp_directory_path() /
+          ("clipface-test-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
   fs::create_directories(path_);
 }
 
@@ -66,8 +72,10 @@ CommandResult run_program(const std::vector<std::string>& argv,
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, 2, err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 1, out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -116,6 +124,11 @@ std::string make_models_home(const fs::path& home) {
     const fs::path target = shared_path(std::string("models/") + file);
     const fs::path link = models / target.filename();
     if (fs::exists(target) && !fs::exists(link)) fs::create_symlink(target, link);
+  }
+  // The TF.js models come from npm (clipface models pull human-models), not from ../shared.
+  const fs::path human = models_dir() / "human-models";
+  if (fs::is_directory(human) && !fs::exists(models / "human-models")) {
+    fs::create_directory_symlink(human, models / "human-models");
   }
   return "CLIPFACE_HOME=" + home.string();
 }

@@ -45,7 +45,8 @@ CommandResult run_program(const std::vector<std::string>& argv,
 std::string read_text(const std::filesystem::path& path);
 
 // A CLIPFACE_HOME for CLI runs: `home/models` holds symlinks to the shared face models and the
-// CLIP vocabulary. Returns the "CLIPFACE_HOME=..." entry to pass to run_cli.
+// CLIP vocabulary, and to this process's models_dir()/human-models when it exists. Returns the
+// "CLIPFACE_HOME=..." entry to pass to run_cli.
 std::string make_models_home(const std::filesystem::path& home);
 
 // One JSON document per non-empty line (the CLI's --json output of per-item commands).
