@@ -258,12 +258,10 @@ async function startEvents() {
   if (state.events) return;
   const controller = new AbortController();
   state.events = controller;
-  const key = apiKey();
-  const preview = $("#preview");
-  preview.src = `/api/v1/preview?source=api${key ? `&api_key=${encodeURIComponent(key)}` : ""}`;
-  preview.hidden = false;
+  showPreview();
   try {
-    const response = await fetch("/api/v1/events", { headers: headers(), signal: controller.signal });
+    // Last-Event-ID 0: the events the server still holds first (a clip may have played already).
+    const response = await fetch("/api/v1/events", { headers: headers({ "Last-Event-ID": "0" }), signal: controller.signal });
     if (!response.ok) throw new Error((await response.json()).message);
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = "";
@@ -283,13 +281,49 @@ async function startEvents() {
   state.events = null;
 }
 
+function showPreview() {
+  const key = apiKey();
+  const source = $("#preview-source").value;
+  const preview = $("#preview");
+  preview.src = `/api/v1/preview?source=${encodeURIComponent(source)}${key ? `&api_key=${encodeURIComponent(key)}` : ""}`;
+  preview.hidden = false;
+}
+
+// A video source's name joins the preview's choices when its first event arrives.
+function addSource(name) {
+  if (!name || [...$("#preview-source").options].some((o) => o.value === name)) return;
+  const option = document.createElement("option");
+  option.value = option.textContent = name;
+  $("#preview-source").append(option);
+}
+
+// Recognize requests: {faces: [{label, score}]}. Video sources (clipface watch's events):
+// track_started / identified / track_ended with track, label, score, time; source_started/_ended.
+function describeEvent(type, event) {
+  if (Array.isArray(event.faces)) {
+    return event.faces.map((f) => `${f.label} (${f.score.toFixed(2)})`).join(", ") || "no face";
+  }
+  const who = event.score !== undefined ? `${event.label} (${event.score.toFixed(2)})` : event.label;
+  const at = event.time !== undefined ? ` at ${event.time.toFixed(1)} s` : "";
+  switch (type) {
+    case "track_started": return `${event.source}: track ${event.track} started${at}`;
+    case "identified": return `${event.source}: track ${event.track} is ${who}${at}`;
+    case "track_ended": return `${event.source}: track ${event.track} (${who}) left${at}, ${event.frames} frames`;
+    case "source_started": return `${event.source}: started`;
+    case "source_ended": return `${event.source}: ended${event.message ? ` (${event.message})` : ""}, ${event.frames} frames`;
+    default: return `${event.source || ""} ${type}`;
+  }
+}
+
 function onEvent(text) {
-  const data = text.split("\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n");
+  const lines = text.split("\n");
+  const data = lines.filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n");
   if (!data) return;
+  const type = (lines.find((l) => l.startsWith("event: ")) || "event: message").slice(7);
   const event = JSON.parse(data);
+  addSource(event.source);
   const item = document.createElement("li");
-  const names = event.faces.map((f) => `${f.label} (${f.score.toFixed(2)})`).join(", ");
-  item.textContent = `${new Date().toLocaleTimeString()}: ${names || "no face"}`;
+  item.textContent = `${new Date().toLocaleTimeString()}: ${describeEvent(type, event)}`;
   $("#events").prepend(item);
   while ($("#events").children.length > 50) $("#events").lastChild.remove();
 }
@@ -392,6 +426,7 @@ async function start() {
   $("#threshold").value = state.threshold;
   $("#threshold-value").textContent = state.threshold.toFixed(2);
   $("#threshold").addEventListener("input", onThreshold);
+  $("#preview-source").addEventListener("change", showPreview);
   // Reset after each choice, so that choosing the same photo again recognizes it again.
   $("#recognize-file").addEventListener("change", (e) => {
     chooseRecognizeFile(e.target.files[0]);

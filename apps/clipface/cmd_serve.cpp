@@ -1,5 +1,6 @@
 // clipface serve GALLERY [--listen HOST:PORT] [--tls-cert C --tls-key K] [--no-auth] ...: the
-// recognition service (REST API, web page, live events) until SIGTERM or SIGINT.
+// recognition service (REST API, web page, live events) until SIGTERM or SIGINT. With --source,
+// video sources run through clipface watch's pipeline beside it, into its events and previews.
 #include <cstdio>
 #include <fstream>
 
@@ -26,6 +27,12 @@ struct ServeArgs {
   std::string web_root;
   std::string port_file;
   PipelineArgs pipeline;
+  std::vector<std::string> sources;  // [NAME=]SOURCE
+  std::string sources_file;
+  bool strict = false;
+  bool realtime = false;
+  int every = 1;
+  double max_fps = 0;
 };
 
 // "127.0.0.1:8080", "[::1]:8080", ":8080" (loopback), "0.0.0.0:0" (any free port).
@@ -107,6 +114,20 @@ const bool registered = register_command(
       app.add_option("--port-file", args->port_file,
                      "write the port listened on to this file once listening (for scripts)");
       args->pipeline.add_to(app);
+      app.add_option("--source", args->sources,
+                     "[NAME=]SOURCE (repeatable): a video file, camera, stream or image folder as "
+                     "`clipface watch` takes, run live; its events reach /api/v1/events and its "
+                     "annotated frames /api/v1/preview?source=NAME");
+      app.add_option("--sources", args->sources_file,
+                     "a file of [NAME=]SOURCE lines (# comments), added to --source");
+      app.add_flag("--strict", args->strict, "refuse to start if a source cannot be opened");
+      app.add_flag("--realtime", args->realtime,
+                   "read video files at their frame rate, like a camera (frames may be dropped)");
+      app.add_option("--every", args->every, "sources: process every Nth frame")
+          ->check(CLI::PositiveNumber);
+      app.add_option("--max-fps", args->max_fps,
+                     "sources: process at most F frames per second of video")
+          ->check(CLI::NonNegativeNumber);
       return [args]() {
         TerminationSignals signals;  // from here on SIGTERM / SIGINT stop the server gracefully
         ServeOptions o;
@@ -122,6 +143,24 @@ const bool registered = register_command(
         o.batch_wait_us = static_cast<int>(args->batch_wait_ms * 1000);
         o.max_batch = args->max_batch;
         o.web_root = args->web_root;
+        for (const std::string& text : args->sources) o.sources.push_back(parse_live_source(text));
+        if (!args->sources_file.empty()) {
+          for (auto& source : read_live_sources(args->sources_file)) o.sources.push_back(source);
+        }
+        o.watch.every = args->every;
+        o.watch.max_fps = args->max_fps;
+        o.watch.source.realtime = args->realtime;
+        o.watch.source.on_skip = [](const std::string& what, const std::string& reason) {
+          std::fprintf(stderr, "clipface: skipped %s: %s\n", what.c_str(), reason.c_str());
+        };
+        o.on_source_end = [](const std::string& name, const SourceReport& r) {
+          const std::string how = !r.stats.message.empty()            ? r.stats.message
+                                  : r.stats.end == SourceEnd::stopped ? "stopped"
+                                                                      : "finished";
+          std::fprintf(stderr, "clipface: source %s ended (%s): %lld frames, %d track%s\n",
+                       name.c_str(), how.c_str(), static_cast<long long>(r.processed), r.tracks,
+                       r.tracks == 1 ? "" : "s");
+        };
         {
           // The embedding space is the gallery's: read it without loading the index twice.
           const Gallery gallery = Gallery::open(args->gallery, GalleryMode::read);
@@ -129,6 +168,19 @@ const bool registered = register_command(
                                               gallery.model().crop_style);
         }
         Server server(o);
+        // As clipface watch: each source that cannot be opened gets one line and the rest run;
+        // with --strict the server does not start.
+        const auto& skipped = server.skipped_sources();
+        for (const SkippedSource& s : skipped) {
+          std::fprintf(stderr, "clipface: skipped %s: %s\n", s.spec.c_str(), s.reason.c_str());
+        }
+        if (args->strict && !skipped.empty()) {
+          std::fprintf(stderr,
+                       "clipface: error: %zu of %zu sources cannot be used (--strict); not "
+                       "serving\n",
+                       skipped.size(), o.sources.size());
+          return skipped.front().exit_code;
+        }
         server.bind();
         signals.stop_on_signal(server);
         if (!args->port_file.empty()) {

@@ -11,13 +11,36 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "clipface/live_events.hpp"
 #include "clipface/recognizer.hpp"
+#include "clipface/watch.hpp"
 
 namespace clipface {
+
+// A video source the server runs through clipface watch's pipeline: its track events reach
+// /api/v1/events (with `source` set to the name) and its annotated frames
+// /api/v1/preview?source=NAME.
+struct LiveSource {
+  std::string name;  // letters, digits, '-', '_', '.'; "" = source_stem(spec)
+  std::string spec;  // as `clipface watch` takes a SOURCE: file, camera, stream, images
+};
+// "NAME=SOURCE" or "SOURCE" (then named by source_stem). A SOURCE that is itself an existing
+// path, or whose text before '=' is not a plain name (a URL's query), is taken whole.
+LiveSource parse_live_source(const std::string& text);
+// One parse_live_source() line each; blank lines and lines starting with '#' are ignored.
+// InputError when the file cannot be read.
+std::vector<LiveSource> read_live_sources(const std::filesystem::path& file);
+
+// A source that could not be opened: what `clipface watch` would skip, with its exit code.
+struct SkippedSource {
+  std::string name, spec, reason;
+  int exit_code = 2;
+};
 
 struct ServeOptions {
   std::filesystem::path gallery;
@@ -41,6 +64,15 @@ struct ServeOptions {
   int max_batch = 32;        // crops per batch
   // Development: serve the web page from this folder instead of the copy built into the binary.
   std::filesystem::path web_root;
+
+  // Live sources, run from run() until stop() (files end on their own). Their detector is
+  // pipeline.detector, their embedder the server's (micro-batched with the requests') and their
+  // vote the gallery's rule; the rest of `watch` applies as in `clipface watch`. Sources that
+  // cannot be opened are skipped (skipped_sources()); names must be unique (InputError).
+  std::vector<LiveSource> sources;
+  WatchOptions watch;
+  // Each live source's end (file finished, stream lost, server stopped), for a log line.
+  std::function<void(const std::string& name, const SourceReport& report)> on_source_end;
 };
 
 class Server {
@@ -62,7 +94,8 @@ class Server {
   // Serves until stop(); returns once in-flight requests have finished and the gallery's index
   // is saved.
   void run();
-  // Graceful: stops accepting, ends live streams, lets running requests finish. Safe from any
+  // Graceful: stops the live sources (their pipelines drain, their last events go out), stops
+  // accepting, ends live streams, lets running requests finish. Safe from any
   // thread (e.g. a signal-watching one).
   void stop();
 
@@ -71,6 +104,8 @@ class Server {
   // a video pipeline run beside the server (clipface watch's) publishes its sources' events and
   // annotated frames the same way. Thread-safe; valid while the server lives.
   LiveEventSink& live_events();
+  // The live sources that could not be opened (the others run).
+  const std::vector<SkippedSource>& skipped_sources() const;
 
  private:
   struct Impl;

@@ -39,7 +39,6 @@ std::vector<EventHub::Numbered> EventHub::wait_events(std::int64_t after,
   auto newer = [&] { return !events_.empty() && events_.back().id > after; };
   changed_.wait_for(lock, timeout, [&] { return closed_ || newer(); });
   std::vector<Numbered> out;
-  if (closed_) return out;
   for (const auto& e : events_) {
     if (e.id > after) out.push_back(e);
   }

@@ -30,7 +30,7 @@ class EventHub final : public LiveEventSink {
     LiveEvent event;
   };
   // Events numbered above `after` (all held ones for -1), waiting up to `timeout` for one.
-  // Empty on timeout or once closed.
+  // Empty on timeout; once closed, at once (what was published before close() is still given).
   std::vector<Numbered> wait_events(std::int64_t after, std::chrono::milliseconds timeout);
   std::int64_t last_id() const;
 

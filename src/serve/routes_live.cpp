@@ -10,6 +10,7 @@ namespace {
 
 constexpr auto kHeartbeat = std::chrono::seconds(15);
 constexpr auto kPoll = std::chrono::milliseconds(1000);  // how often a stream looks at shutdown
+constexpr auto kNoWait = std::chrono::milliseconds(0);
 
 void events(Service& s, Call& c) {
   struct Stream {
@@ -39,15 +40,19 @@ void events(Service& s, Call& c) {
           const std::string hello = "retry: 2000\n: connected\n\n";
           return sink.write(hello.data(), hello.size());
         }
-        if (hub->closed()) {
-          sink.done();
-          return true;
-        }
+        // Once closed, what was published before (a stopped source's last track_ended) still
+        // goes out, then the stream ends.
+        const bool closing = hub->closed();
         std::string out;
-        for (const auto& e : hub->wait_events(stream->cursor, kPoll)) {
+        for (const auto& e : hub->wait_events(stream->cursor, closing ? kNoWait : kPoll)) {
           out += "id: " + std::to_string(e.id) + "\nevent: " + e.event.type +
                  "\ndata: " + e.event.data + "\n\n";
           stream->cursor = e.id;
+        }
+        if (closing) {
+          if (!out.empty()) sink.write(out.data(), out.size());
+          sink.done();
+          return true;
         }
         const auto now = std::chrono::steady_clock::now();
         if (out.empty() && now - stream->last_write > kHeartbeat) out = ": keep-alive\n\n";

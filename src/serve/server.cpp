@@ -21,6 +21,7 @@
 #include "clipface/errors.hpp"
 #include "clipface/serve.hpp"
 #include "serve/api_error.hpp"
+#include "serve/live_sources.hpp"
 #include "serve/routes.hpp"
 
 namespace clipface {
@@ -139,6 +140,7 @@ std::string serve_detail::Call::path_param(const std::string& name) const {
 struct Server::Impl {
   ServeOptions options;
   std::unique_ptr<Service> service;
+  std::unique_ptr<LiveSources> live;  // after service: its pipelines use the service's models
   std::unique_ptr<httplib::Server> http;
   std::vector<Route> routes;
   int port = 0;
@@ -331,6 +333,10 @@ Server::Server(const ServeOptions& options) : impl_(std::make_unique<Impl>()) {
                      " create --scope recognize` (or pass --no-auth to serve without keys)");
   }
   s.service = std::make_unique<Service>(options);
+  if (!options.sources.empty()) {
+    s.live = std::make_unique<LiveSources>(s.service->gallery(), s.service->pipeline().embedder(),
+                                           options, s.service->default_vote(), s.service->events());
+  }
   if (!options.tls_cert.empty()) {
     auto tls =
         std::make_unique<httplib::SSLServer>(options.tls_cert.c_str(), options.tls_key.c_str());
@@ -387,8 +393,10 @@ void Server::run() {
   Impl& s = *impl_;
   if (s.port == 0) bind();
   s.running = true;
+  if (s.live && !s.stop_requested) s.live->start();
   if (!s.stop_requested) s.http->listen_after_bind();  // returns once stopped and drained
   s.running = false;
+  if (s.live) s.live->stop();  // the pipelines drain before the gallery is closed
   s.service->shutdown();
 }
 
@@ -396,9 +404,16 @@ LiveEventSink& Server::live_events() {
   return impl_->service->events();
 }
 
+const std::vector<SkippedSource>& Server::skipped_sources() const {
+  static const std::vector<SkippedSource> none;
+  return impl_->live ? impl_->live->skipped() : none;
+}
+
 void Server::stop() {
   Impl& s = *impl_;
   if (s.stop_requested.exchange(true)) return;
+  // The sources first: their pipelines drain and their last events reach the streams.
+  if (s.live) s.live->stop();
   s.service->events().close();  // live streams end, so their connections can finish
   // listen_after_bind() may not have started listening yet: stop() acts only once it runs.
   for (int i = 0; i < 500 && s.running && !s.http->is_running(); ++i) {

@@ -71,7 +71,10 @@ run(["enroll", gallery, people]);
 const key = run(["keys", gallery, "create", "--scope", "all", "--name", "browser test"]).trim();
 
 const portFile = path.join(work, "port");
-const server = spawn(clipface, ["serve", gallery, "--listen", "127.0.0.1:0", "--port-file", portFile], {
+// A development clip as a live source ("door"): its track events join the live view.
+const clip = path.join(shared, "data/faces/videos/obama_hieubkvn123.mp4");
+const sourceArgs = fs.existsSync(clip) ? ["--source", `door=${clip}`] : [];
+const server = spawn(clipface, ["serve", gallery, "--listen", "127.0.0.1:0", "--port-file", portFile, ...sourceArgs], {
   env,
   stdio: ["ignore", "inherit", "inherit"],
 });
@@ -198,6 +201,12 @@ try {
   await page.waitForFunction(() => document.querySelectorAll("#events li").length >= 3);
   const events = await page.$$eval("#events li", (ls) => ls.map((l) => l.textContent).join("\n"));
   if (!events.includes("Barack Obama")) throw new Error(`no live event named him:\n${events}`);
+  if (sourceArgs.length) {
+    // The clip's track, from the video pipeline, and its name among the preview's sources.
+    if (!/door: track 1 \(.+\) left/.test(events)) throw new Error(`no track events of the clip:\n${events}`);
+    const sources = await page.$$eval("#preview-source option", (os) => os.map((o) => o.value));
+    if (!sources.includes("door")) throw new Error(`preview sources: ${sources}`);
+  }
   await shot("5-live");
 
   step("keys: create one (shown once), then revoke it");
