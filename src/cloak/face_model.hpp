@@ -1,7 +1,7 @@
 // A differentiable face model: the aligned crop it sees, as a transform of the image, and the
 // embedding of that crop as a LibTorch function with autograd. The cloaks (cloak_engine.hpp) are
 // written against this interface only; dlib's ResNet (dlib_resnet.hpp) and CLIP's image tower
-// implement it here, and any later model (the TF.js graphs) implements it the same way.
+// implement it here, the TF.js embedders in tfjs_face_model.cpp.
 // Internal header (LibTorch).
 #pragma once
 
@@ -33,7 +33,8 @@ class FaceModel {
 };
 
 // spec: "dlib" | "dlib:<folder with both .dat files>" | "clip:<model file or name>" |
-// "clip-random:<arch>", as make_embedder() takes them. InputError for an unknown spec,
+// "clip-random:<arch>" | "mobileface" | "faceres" | "mobilefacenet" (optionally ":<model.json>"),
+// as make_embedder() takes them. InputError for an unknown spec,
 // ModelError for a missing or unusable file.
 std::unique_ptr<FaceModel> make_face_model(const std::string& spec, const RuntimeOptions& runtime);
 

@@ -1,5 +1,5 @@
-// The differentiable face models: dlib's ResNet on dlib's own chip, and CLIP's image tower on the
-// loose aligned crop (the CLIP embedder's default).
+// The differentiable face models: dlib's ResNet on dlib's own chip, CLIP's image tower on the
+// loose aligned crop (the CLIP embedder's default), and the TF.js embedders (tfjs_face_model.cpp).
 #include <filesystem>
 
 #include "clip/engine.hpp"
@@ -10,6 +10,7 @@
 #include "clipface/preprocess.hpp"
 #include "cloak/dlib_resnet.hpp"
 #include "cloak/face_model.hpp"
+#include "cloak/tfjs_face_model.hpp"
 #include "embed/dlib_chip.hpp"
 #include "embed/embedders.hpp"
 
@@ -87,8 +88,13 @@ std::unique_ptr<FaceModel> make_face_model(const std::string& spec, const Runtim
         spec, kind == "clip" ? ClipModel::load(find_model_file(argument).string(), load)
                              : ClipModel::random(argument, load));
   }
-  throw InputError("unknown model '" + spec +
-                   "' for cloaking (expected dlib, clip:<model file> or clip-random:<arch>)");
+  if (const detail::TfjsRecipe* recipe = detail::find_tfjs_recipe(kind)) {
+    return make_tfjs_face_model(*recipe, spec, argument, runtime);
+  }
+  std::string tfjs;
+  for (const auto& name : detail::tfjs_embedder_names()) tfjs += ", " + name;
+  throw InputError("unknown model '" + spec + "' for cloaking (expected dlib" + tfjs +
+                   ", clip:<model file> or clip-random:<arch>)");
 }
 
 }  // namespace clipface::cloak
