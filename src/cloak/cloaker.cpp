@@ -65,16 +65,6 @@ cv::Mat to_u8(const torch::Tensor& rgb01) {
   return bgr;
 }
 
-torch::Tensor to_tensor(const cv::Mat& bgr) {
-  cv::Mat rgb;
-  cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
-  return torch::from_blob(rgb.data, {rgb.rows, rgb.cols, 3}, torch::kUInt8)
-      .permute({2, 0, 1})
-      .to(torch::kFloat)
-      .div(255.0)
-      .contiguous();
-}
-
 }  // namespace
 
 // -------------------------------------------------------------------------------------------
@@ -140,7 +130,7 @@ struct Cloaker::Impl {
     cv::Mat crop;
     cv::warpAffine(image, crop, model.crop_transform(image, face), cv::Size(s, s), cv::INTER_LINEAR,
                    cv::BORDER_CONSTANT);
-    return model.embed(to_tensor(crop).unsqueeze(0))[0];
+    return model.embed(image_to_rgb01(crop).unsqueeze(0))[0];
   }
 
   Work prepare(const CloakInput& input) const;
@@ -267,7 +257,7 @@ Work Cloaker::Impl::prepare(const CloakInput& input) const {
                      std::to_string(w.region.width) + "x" + std::to_string(w.region.height) +
                      " px, too small for the perceptual budget");
   }
-  w.clean = to_tensor(input.image(w.region).clone());
+  w.clean = image_to_rgb01(input.image(w.region).clone());
   w.delta = torch::zeros_like(w.clean);
   for (std::size_t f = 0; f < faces.size(); ++f) {
     std::vector<RegionWarp> per_model;
@@ -493,7 +483,7 @@ double dssim(const cv::Mat& a, const cv::Mat& b) {
   check_pair(a, b);
   if (a.channels() != 3) throw InputError("DSSIM is measured on 3-channel images");
   torch::NoGradGuard no_grad;
-  return dssim_tensor(to_tensor(a.clone()), to_tensor(b.clone())).item<double>();
+  return dssim_tensor(image_to_rgb01(a.clone()), image_to_rgb01(b.clone())).item<double>();
 }
 
 double psnr(const cv::Mat& a, const cv::Mat& b) {

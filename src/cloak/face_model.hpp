@@ -32,6 +32,10 @@ class FaceModel {
   virtual torch::Tensor embed(const torch::Tensor& rgb01) const = 0;
 };
 
+// A BGR 8-bit image as the [3, H, W] RGB tensor in [0, 1] that FaceModel::embed and the cloaks
+// work in.
+torch::Tensor image_to_rgb01(const cv::Mat& bgr);
+
 // spec: "dlib" | "dlib:<folder with both .dat files>" | "clip:<model file or name>" |
 // "clip-random:<arch>" | "mobileface" | "faceres" | "mobilefacenet" (optionally ":<model.json>"),
 // as make_embedder() takes them. InputError for an unknown spec,

@@ -1,6 +1,7 @@
 // The differentiable face models: dlib's ResNet on dlib's own chip, CLIP's image tower on the
 // loose aligned crop (the CLIP embedder's default), and the TF.js embedders (tfjs_face_model.cpp).
 #include <filesystem>
+#include <opencv2/imgproc.hpp>
 
 #include "clip/engine.hpp"
 #include "clipface/align.hpp"
@@ -15,6 +16,17 @@
 #include "embed/embedders.hpp"
 
 namespace clipface::cloak {
+
+torch::Tensor image_to_rgb01(const cv::Mat& bgr) {
+  cv::Mat rgb;
+  cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
+  return torch::from_blob(rgb.data, {rgb.rows, rgb.cols, 3}, torch::kUInt8)
+      .permute({2, 0, 1})
+      .to(torch::kFloat)
+      .div(255.0)
+      .contiguous();
+}
+
 namespace {
 
 torch::Tensor unit_rows(const torch::Tensor& x) {

@@ -63,14 +63,7 @@ const std::vector<Photo>& photos() {
 }
 
 torch::Tensor rgb01(const cv::Mat& bgr) {
-  cv::Mat rgb;
-  cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
-  return torch::from_blob(rgb.data, {rgb.rows, rgb.cols, 3}, torch::kUInt8)
-      .permute({2, 0, 1})
-      .to(torch::kFloat)
-      .div(255.0)
-      .unsqueeze(0)
-      .contiguous();
+  return image_to_rgb01(bgr).unsqueeze(0);
 }
 
 void expect_embedder_parity(const std::string& spec) {
